@@ -1,0 +1,1 @@
+"""Framework adapters: ``adapters.spikingjelly`` and ``adapters.snntorch`` (each imports its framework)."""

@@ -1,0 +1,73 @@
+"""The one table of multi-step backends: their names, whether each can run here, and why not.
+
+A backend is a function ``(x_seq, state, params, spike_fn, detach_reset, record) ->
+MultiStepResult`` (see ``reference.run_reference``). Two questions decide whether it runs:
+``installed()`` (this machine: libraries, GPU) is asked when the backend is selected;
+``unsupported(x_seq, params, spike_fn)`` (these inputs) is asked at every call. Each
+answers ``None`` when fine, else the reason, which the error shows to the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from ..neurons.dynamics import NeuronParameters, NeuronState
+from ..neurons.surrogate import SpikeFunction
+from .reference import run_reference
+from .result import BackendUnavailableError, MultiStepResult
+
+Runner = Callable[..., MultiStepResult]
+
+
+def _always(*_: object) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    exact: bool  # spikes equal the reference's
+    run: Runner
+    installed: Callable[[], str | None] = _always
+    unsupported: Callable[[Tensor, NeuronParameters, SpikeFunction], str | None] = _always
+
+
+BACKENDS: dict[str, Backend] = {
+    "torch": Backend("torch", exact=True, run=run_reference),
+}
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name``; raises if unknown or not installed on this machine."""
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known: {sorted(BACKENDS)}")
+    backend = BACKENDS[name]
+    reason = backend.installed()
+    if reason is not None:
+        raise BackendUnavailableError(f"backend {name!r} is not available here: {reason}")
+    return backend
+
+
+def run_backend(
+    name: str,
+    x_seq: Tensor,
+    state: NeuronState,
+    params: NeuronParameters,
+    spike_fn: SpikeFunction,
+    detach_reset: bool = False,
+    record: bool = False,
+) -> MultiStepResult:
+    """Run backend ``name`` after asking whether it supports these inputs."""
+    backend = get_backend(name)
+    reason = backend.unsupported(x_seq, params, spike_fn)
+    if reason is not None:
+        raise BackendUnavailableError(f"backend {name!r} cannot run this call: {reason}")
+    return backend.run(x_seq, state, params, spike_fn, detach_reset, record)
+
+
+def available_backends() -> dict[str, str | None]:
+    """Every backend name -> ``None`` if installed here, else why not."""
+    return {name: b.installed() for name, b in BACKENDS.items()}

@@ -1,0 +1,177 @@
+"""Framework-free neuron modules: parameters, surrogate and backend; state passed explicitly.
+
+``neuron(x_seq [T, B, ...], state=None) -> MultiStepResult`` runs the chosen multi-step
+backend; ``neuron.step(x [B, ...], state=None) -> (spikes, state)`` runs one step of the
+same equations (``dynamics.neuron_step``). The SpikingJelly and snnTorch adapters, and the
+SSM blocks, are thin wrappers over these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from .backends.registry import BACKENDS, get_backend, run_backend
+from .backends.result import MultiStepResult
+from .neurons.checks import check_input, check_parameters, check_state
+from .neurons.dynamics import NeuronParameters, NeuronState, neuron_step, zero_state
+from .neurons.parameters import ConstrainedParameter
+from .neurons.surrogate import SpikeFunction, resolve_spike_function
+
+
+class SpikingNeuron(nn.Module):
+    """A member of the neuron family of ``dynamics.py`` (use ``SRRNeuron`` / ``ResetLIFNeuron``)."""
+
+    def __init__(
+        self,
+        tau: ConstrainedParameter,
+        threshold: ConstrainedParameter,
+        tau_r: ConstrainedParameter,
+        refractory: ConstrainedParameter,
+        hard_reset: bool,
+        v_reset: float,
+        surrogate: str | SpikeFunction | None,
+        backend: str,
+        detach_reset: bool,
+        check_finite: bool,
+    ) -> None:
+        super().__init__()
+        self.tau, self.threshold, self.tau_r, self.refractory = tau, threshold, tau_r, refractory
+        self.hard_reset, self.v_reset = bool(hard_reset), float(v_reset)
+        self.spike_fn = resolve_spike_function(surrogate, default="triangle")
+        self.detach_reset, self.check_finite = bool(detach_reset), bool(check_finite)
+        self.backend = backend
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        get_backend(name)  # raises for an unknown name or one not installed here
+        self._backend = name
+
+    @property
+    def supported_backends(self) -> tuple[str, ...]:
+        return tuple(BACKENDS)
+
+    def parameters_for(self, x: Tensor) -> NeuronParameters:
+        """The current constants in the input's dtype, checked against one step's shape."""
+        step_shape = x.shape[1:] if x.dim() >= 2 else x.shape
+        p = NeuronParameters(
+            self.tau().to(x.dtype),
+            self.threshold().to(x.dtype),
+            self.tau_r().to(x.dtype),
+            self.refractory().to(x.dtype),
+            self.hard_reset,
+            self.v_reset,
+        )
+        check_parameters(p, step_shape, x.device)
+        return p
+
+    def forward(self, x_seq: Tensor, state: NeuronState | None = None, record: bool = False) -> MultiStepResult:
+        """``x_seq [T, B, ...]`` -> spikes ``[T, B, ...]`` and the final state, by ``self.backend``."""
+        check_input(x_seq, multi_step=True, check_finite=self.check_finite)
+        p = self.parameters_for(x_seq[0])
+        state = self._state_for(x_seq[0], state)
+        return run_backend(self.backend, x_seq, state, p, self.spike_fn, self.detach_reset, record)
+
+    def step(self, x: Tensor, state: NeuronState | None = None) -> tuple[Tensor, NeuronState]:
+        """One step ``x [B, ...]`` -> ``(spikes [B, ...], state)``; the same maths as every backend."""
+        check_input(x, multi_step=False, check_finite=self.check_finite)
+        p = self.parameters_for(x)
+        return neuron_step(x, self._state_for(x, state), p, self.spike_fn, self.detach_reset)
+
+    @staticmethod
+    def _state_for(x: Tensor, state: NeuronState | None) -> NeuronState:
+        if state is None:
+            return zero_state(x)
+        state = NeuronState(*state)
+        check_state(state, x.shape, x)
+        return state
+
+    def extra_repr(self) -> str:
+        reset = f"hard (v_reset={self.v_reset})" if self.hard_reset else "soft"
+        return f"reset={reset}, backend={self.backend!r}, detach_reset={self.detach_reset}"
+
+
+class SRRNeuron(SpikingNeuron):
+    """SPikE-SSM's refractory neuron with soft reset (``srr-and-pmbc.md`` section 1).
+
+    ``h = tau v + x;  s = H(h - U_th - r);  v = h - U_th s;  r = tau_r r + v_th s``.
+    Defaults: ``U_th = v_th = 1`` as in the paper's ablation; ``tau = tau_r = 0.5`` (the
+    paper leaves them to training; our choice). Each constant is a scalar (``shape=()``) or
+    per channel (``shape=(D,)`` for ``[T, B, ..., D]``, ``(C, 1, 1)`` for ``[T, B, C, H, W]``)
+    and fixed or trainable (``learn_*``: decays through sigmoid, magnitudes through softplus).
+    """
+
+    def __init__(
+        self,
+        tau: float = 0.5,
+        tau_r: float = 0.5,
+        u_th: float = 1.0,
+        v_th: float = 1.0,
+        shape: Sequence[int] = (),
+        learn_tau: bool = False,
+        learn_tau_r: bool = False,
+        learn_u_th: bool = False,
+        learn_v_th: bool = False,
+        surrogate: str | SpikeFunction | None = "triangle",
+        backend: str = "torch",
+        detach_reset: bool = False,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(
+            ConstrainedParameter("tau", tau, "decay", learn_tau, shape),
+            ConstrainedParameter("u_th", u_th, "positive", learn_u_th, shape),
+            ConstrainedParameter("tau_r", tau_r, "refractory_decay", learn_tau_r, shape),
+            ConstrainedParameter("v_th", v_th, "nonnegative", learn_v_th, shape),
+            hard_reset=False,
+            v_reset=0.0,
+            surrogate=surrogate,
+            backend=backend,
+            detach_reset=detach_reset,
+            check_finite=check_finite,
+        )
+
+
+class ResetLIFNeuron(SpikingNeuron):
+    """SpikingSSMs' LIF with reset (``spikingssm-and-sdn.md`` section 1).
+
+    ``u = tau u + x;  s = H(u - v_threshold);`` then ``u = v_reset`` where ``s`` (``reset='hard'``,
+    the paper's) or ``u -= v_threshold * s`` (``'soft'``). Defaults are the published code's:
+    ``tau = 0.125``, ``v_threshold = 1``, hard reset to 0, triangle surrogate.
+    """
+
+    def __init__(
+        self,
+        tau: float = 0.125,
+        v_threshold: float = 1.0,
+        reset: str = "hard",
+        v_reset: float = 0.0,
+        shape: Sequence[int] = (),
+        learn_tau: bool = False,
+        learn_threshold: bool = False,
+        surrogate: str | SpikeFunction | None = "triangle",
+        backend: str = "torch",
+        detach_reset: bool = False,
+        check_finite: bool = True,
+    ) -> None:
+        if reset not in ("hard", "soft"):
+            raise ValueError(f"reset must be 'hard' or 'soft', got {reset!r}")
+        if not math.isfinite(v_reset):
+            raise ValueError(f"v_reset must be finite, got {v_reset}")
+        super().__init__(
+            ConstrainedParameter("tau", tau, "decay", learn_tau, shape),
+            ConstrainedParameter("v_threshold", v_threshold, "positive", learn_threshold, shape),
+            ConstrainedParameter("tau_r", 0.0, "refractory_decay", False, shape),
+            ConstrainedParameter("refractory", 0.0, "nonnegative", False, shape),
+            hard_reset=reset == "hard",
+            v_reset=v_reset,
+            surrogate=surrogate,
+            backend=backend,
+            detach_reset=detach_reset,
+            check_finite=check_finite,
+        )

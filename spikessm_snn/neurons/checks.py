@@ -1,0 +1,54 @@
+"""Clear errors for bad input, raised before any backend runs."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .dynamics import NeuronParameters, NeuronState
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_input(x: Tensor, multi_step: bool, check_finite: bool) -> None:
+    """``x`` is ``[T, B, ...]`` (multi-step) or ``[B, ...]`` (single step), floating, finite."""
+    name, layout, rank = ("x_seq", "[T, B, ...]", 2) if multi_step else ("x", "[B, ...]", 1)
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a floating tensor (float16/bfloat16/float32/float64), got {x.dtype}")
+    if x.dim() < rank:
+        raise ValueError(f"{name} must be {layout} (at least {rank} dims), got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
+    if check_finite and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds NaN or inf (pass check_finite=False to skip this check)")
+
+
+def check_parameters(p: NeuronParameters, step_shape: torch.Size, device: torch.device) -> None:
+    """Every parameter broadcasts to one step ``[B, ...]`` and lives on the input's device."""
+    for name in ("tau", "threshold", "tau_r", "refractory"):
+        value: Tensor = getattr(p, name)
+        if value.device != device:
+            raise ValueError(f"parameter {name} is on {value.device} but the input is on {device}; move the module")
+        try:
+            shape = torch.broadcast_shapes(value.shape, step_shape)
+        except RuntimeError:
+            shape = None
+        if shape != step_shape:
+            raise ValueError(
+                f"parameter {name} of shape {tuple(value.shape)} does not broadcast to one step's shape "
+                f"{tuple(step_shape)}; per-channel parameters of shape (D,) need inputs [T, B, ..., D]"
+            )
+
+
+def check_state(state: NeuronState, step_shape: torch.Size, x: Tensor) -> None:
+    """A carried state matches the step shape, device and dtype of the input."""
+    for name, value in zip(("v", "r"), state, strict=True):
+        if value.shape != step_shape:
+            raise ValueError(
+                f"state {name} has shape {tuple(value.shape)} but one input step is {tuple(step_shape)}; "
+                "reset the neuron when the batch or feature shape changes"
+            )
+        if value.device != x.device or value.dtype != x.dtype:
+            raise ValueError(f"state {name} is {value.dtype} on {value.device}, input is {x.dtype} on {x.device}")

@@ -1,0 +1,70 @@
+"""The neuron equations, once, as a pure step over explicit state.
+
+Both neurons of the project are members of one family (``srr-and-pmbc.md``,
+``spikingssm-and-sdn.md``); per neuron, input current ``x[t]``, ``v[0] = r[0] = 0``::
+
+    h[t] = tau * v[t-1] + x[t]                       charge
+    s[t] = H(h[t] - threshold - r[t-1])              fire (H(z) = 1 if z >= 0)
+    v[t] = h[t] - threshold * s[t]                   soft reset   (SRR, soft ResetLIF)
+    v[t] = h[t] * (1 - s[t]) + v_reset * s[t]        hard reset   (SpikingSSMs' LIF)
+    r[t] = tau_r * r[t-1] + refractory * s[t]        refractory trace
+
+SRR (SPikE-SSM) is the soft-reset member with ``refractory = v_th >= 0`` and
+``threshold = U_th``; ResetLIF (SpikingSSMs) has ``refractory = 0`` (so ``r`` stays 0).
+Parameters broadcast against one step's shape ``[B, ...]``; sequences are ``[T, B, ...]``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .surrogate import SpikeFunction
+
+
+class NeuronParameters(NamedTuple):
+    """Constants of one neuron family member, each broadcastable to a step's ``[B, ...]``."""
+
+    tau: Tensor  # membrane decay per step, in (0, 1]
+    threshold: Tensor  # firing threshold (SRR's U_th), > 0; also the soft-reset amount
+    tau_r: Tensor  # refractory decay per step, in [0, 1)
+    refractory: Tensor  # refractory magnitude (SRR's v_th), >= 0; 0 for ResetLIF
+    hard_reset: bool  # False: v = h - threshold * s; True: v = v_reset where s = 1
+    v_reset: float  # hard-reset potential
+
+
+class NeuronState(NamedTuple):
+    """Membrane potential after reset ``v`` and refractory trace ``r``, each ``[B, ...]``."""
+
+    v: Tensor
+    r: Tensor
+
+
+def zero_state(like: Tensor) -> NeuronState:
+    """The state before ``t = 1``: zeros shaped like one step of input."""
+    return NeuronState(torch.zeros_like(like), torch.zeros_like(like))
+
+
+def neuron_step(
+    x: Tensor,
+    state: NeuronState,
+    p: NeuronParameters,
+    spike_fn: SpikeFunction,
+    detach_reset: bool = False,
+) -> tuple[Tensor, NeuronState]:
+    """One time step: ``x [B, ...]`` -> ``(spikes [B, ...], next state)``.
+
+    ``detach_reset`` stops the gradient through the spikes that reset ``v`` and raise ``r``
+    (SpikingJelly's ``detach_reset``); the gradient through the fired spike remains.
+    """
+    h = p.tau * state.v + x
+    s = spike_fn(h - p.threshold - state.r)
+    s_reset = s.detach() if detach_reset else s
+    if p.hard_reset:
+        v = h * (1.0 - s_reset) + p.v_reset * s_reset
+    else:
+        v = h - p.threshold * s_reset
+    r = p.tau_r * state.r + p.refractory * s_reset
+    return s, NeuronState(v, r)

@@ -1,0 +1,30 @@
+"""Shared fixtures: fresh random inputs (never zeros), seeded per test, and the GPU marker."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def randn(request: pytest.FixtureRequest) -> Callable[..., torch.Tensor]:
+    """``randn(*shape, dtype=float64, scale=1, mean=0)``: normal samples from a generator seeded
+    by the test's id, so every test draws its own inputs and a failure reproduces."""
+    generator = torch.Generator().manual_seed(zlib.crc32(request.node.nodeid.encode()))
+
+    def draw(*shape: int, dtype: torch.dtype = torch.float64, scale: float = 1.0, mean: float = 0.0) -> torch.Tensor:
+        return (torch.randn(*shape, generator=generator, dtype=torch.float64) * scale + mean).to(dtype)
+
+    return draw
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
