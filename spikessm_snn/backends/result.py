@@ -10,13 +10,15 @@ from ..neurons.dynamics import NeuronState
 
 
 class MultiStepResult(NamedTuple):
-    """Spikes ``[T, B, ...]``, the state after the last step, and (when recorded) the
-    membrane after reset ``v_seq`` and refractory trace ``r_seq``, each ``[T, B, ...]``."""
+    """Spikes ``[T, B, ...]``, the state after the last step, (when recorded) the membrane
+    after reset ``v_seq`` and refractory trace ``r_seq``, each ``[T, B, ...]``, and what the
+    backend reports of its work (e.g. PMBC's ``iterations``)."""
 
     spikes: Tensor
     state: NeuronState
     v_seq: Tensor | None = None
     r_seq: Tensor | None = None
+    stats: dict[str, int] | None = None
 
 
 class BackendUnavailableError(RuntimeError):

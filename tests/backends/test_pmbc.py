@@ -1,0 +1,138 @@
+"""PMBC against the iterative reference: spikes bit for bit, potentials, gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
+from spikessm_snn.backends import pmbc
+
+SETTINGS = {
+    "srr": lambda **kw: SRRNeuron(tau=0.5, tau_r=0.8, u_th=1.0, v_th=0.5, **kw),
+    "srr_short_memory": lambda **kw: SRRNeuron(tau=0.125, tau_r=0.3, u_th=0.7, v_th=1.5, **kw),
+    "srr_long_memory": lambda **kw: SRRNeuron(tau=0.9, tau_r=0.95, u_th=2.0, v_th=0.2, **kw),
+    "srr_no_refractory_decay": lambda **kw: SRRNeuron(tau=0.7, tau_r=0.0, u_th=1.0, v_th=1.0, **kw),
+    "srr_integrator": lambda **kw: SRRNeuron(tau=1.0, tau_r=0.5, u_th=1.0, v_th=1.0, **kw),
+    "lif_soft": lambda **kw: ResetLIFNeuron(tau=0.8, v_threshold=0.5, reset="soft", **kw),
+}
+TRAINABLE = {"learn_tau": True, "learn_tau_r": True, "learn_u_th": True, "learn_v_th": True}
+
+
+def _both(factory, x: torch.Tensor, seed_grad: torch.Tensor | None = None, **kwargs):
+    """Run the reference and PMBC on the same input; return (reference, pmbc) results and grads."""
+    out = []
+    for backend in ("torch", "pmbc"):
+        neuron = factory(backend=backend, **kwargs).to(x.dtype)
+        xi = x.clone().requires_grad_(seed_grad is not None)
+        result = neuron(xi, record=True)
+        grads = None
+        if seed_grad is not None:
+            loss = (result.spikes * seed_grad).sum() + 0.3 * (result.v_seq * seed_grad.flip(0)).sum()
+            loss = loss + 0.2 * (result.r_seq * seed_grad).sum() + result.state.v.sum()
+            loss.backward()
+            grads = {"x": xi.grad, **{name: p.grad for name, p in neuron.named_parameters()}}
+        out.append((result, grads))
+    return out
+
+
+def _assert_potentials_close(ours: torch.Tensor, reference: torch.Tensor) -> None:
+    scale = reference.abs().amax().clamp(min=1.0)
+    assert ((ours - reference).abs() <= 1e-5 * scale).all(), (ours - reference).abs().max()
+
+
+def _assert_grads_close(ours: dict, reference: dict) -> None:
+    for name, g_ref in reference.items():
+        g = ours[name]
+        assert g is not None and g_ref.abs().sum() > 0, name
+        err = (g - g_ref).norm() / g_ref.norm()
+        assert err < 1e-4, (name, err.item())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize("shape", [(1, 1), (64, 3, 5), (300, 2, 7), (1000, 16)])
+def test_spikes_equal_the_reference(setting, shape, dtype, randn) -> None:
+    x = randn(*shape, dtype=dtype, scale=1.5, mean=0.2)
+    (ref, _), (ours, _) = _both(SETTINGS[setting], x)
+    assert torch.equal(ours.spikes, ref.spikes)
+    _assert_potentials_close(ours.v_seq, ref.v_seq)
+    _assert_potentials_close(ours.r_seq, ref.r_seq)
+    assert ours.stats["neurons"] == x[0].numel() and ours.stats["iterations"] >= 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("setting", ["srr", "srr_long_memory", "lif_soft"])
+def test_gradients_equal_the_reference(setting, dtype, randn) -> None:
+    x = randn(200, 3, 4, dtype=dtype, scale=1.5, mean=0.2)
+    kwargs = TRAINABLE if setting.startswith("srr") else {"learn_tau": True, "learn_threshold": True}
+    (ref, g_ref), (ours, g_ours) = _both(SETTINGS[setting], x, randn(200, 3, 4, dtype=dtype), shape=(4,), **kwargs)
+    assert torch.equal(ours.spikes, ref.spikes)
+    _assert_grads_close(g_ours, g_ref)
+
+
+@pytest.mark.parametrize("surrogate", ["triangle", "sigmoid", "atan"])
+@pytest.mark.parametrize("detach_reset", [False, True])
+def test_gradients_for_each_surrogate_and_detach_reset(surrogate, detach_reset, randn) -> None:
+    x = randn(150, 2, 6, scale=1.5)
+    (_, g_ref), (_, g_ours) = _both(
+        SETTINGS["srr"], x, randn(150, 2, 6), surrogate=surrogate, detach_reset=detach_reset, shape=(6,), **TRAINABLE
+    )
+    _assert_grads_close(g_ours, g_ref)
+
+
+def test_a_carried_state_continues_exactly(randn) -> None:
+    x = randn(400, 4, 8, dtype=torch.float32, scale=1.5)
+    neuron = SETTINGS["srr"](backend="pmbc")
+    first = neuron(x[:150])
+    second = neuron(x[150:], first.state)
+    whole = SETTINGS["srr"]()(x)
+    assert torch.equal(torch.cat([first.spikes, second.spikes]), whole.spikes)
+
+
+def test_neurons_left_undecided_are_settled_exactly(randn, monkeypatch) -> None:
+    monkeypatch.setattr(pmbc, "MAX_ITERATIONS", 2)
+    x = randn(500, 64, dtype=torch.float32, scale=1.5)
+    (ref, _), (ours, _) = _both(SETTINGS["srr_long_memory"], x)
+    assert ours.stats["iterations"] == 2 and ours.stats["settled"] > 0
+    assert torch.equal(ours.spikes, ref.spikes)
+
+
+def test_margins_inside_the_rounding_band_are_settled(randn, monkeypatch) -> None:
+    """With a guard band as wide as the margins themselves nothing is decided by bounds:
+    every neuron goes to the exact loop, and the spikes are still the reference's."""
+    monkeypatch.setattr(pmbc, "_GUARD_SAFETY", 1e18)
+    x = randn(100, 32, scale=1.5)
+    (ref, _), (ours, _) = _both(SETTINGS["srr"], x)
+    assert ours.stats["settled"] == 32
+    assert torch.equal(ours.spikes, ref.spikes)
+
+
+def test_hard_reset_is_settled_exactly_with_gradients(randn) -> None:
+    factory = lambda **kw: ResetLIFNeuron(tau=0.5, v_threshold=1.0, reset="hard", **kw)  # noqa: E731
+    x = randn(300, 4, 5, scale=1.5, mean=0.3)
+    (ref, g_ref), (ours, g_ours) = _both(factory, x, randn(300, 4, 5), learn_threshold=True, shape=(5,))
+    assert torch.equal(ours.spikes, ref.spikes) and ours.stats["settled"] == 20
+    _assert_grads_close(g_ours, g_ref)
+
+
+def test_iterations_grow_with_the_membrane_memory(randn) -> None:
+    x = randn(1024, 64, scale=1.0)
+    counts = [SRRNeuron(tau=tau, v_th=0.0, backend="pmbc").double()(x).stats["iterations"] for tau in (0.125, 0.8)]
+    assert counts[0] < counts[1]
+
+
+def test_arbitrary_callables_are_refused(randn) -> None:
+    neuron = SRRNeuron(surrogate=lambda z: (z >= 0).float(), backend="pmbc")
+    with pytest.raises(BackendUnavailableError, match="needs the surrogate's derivative"):
+        neuron(randn(5, 2, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("setting", ["srr", "srr_short_memory", "lif_soft"])
+def test_long_sequences_up_to_4096_steps(setting, dtype, randn) -> None:
+    x = randn(4096, 2, 16, dtype=dtype, scale=1.5, mean=0.2)
+    (ref, g_ref), (ours, g_ours) = _both(SETTINGS[setting], x, randn(4096, 2, 16, dtype=dtype))
+    assert torch.equal(ours.spikes, ref.spikes)
+    _assert_potentials_close(ours.v_seq, ref.v_seq)
+    _assert_grads_close(g_ours, g_ref)
