@@ -16,6 +16,7 @@ from torch import Tensor
 
 from ..neurons.dynamics import NeuronParameters, NeuronState
 from ..neurons.surrogate import SpikeFunction
+from .fused import cupy_missing, fused_unsupported, run_fused
 from .pmbc import pmbc_unsupported, run_pmbc
 from .reference import run_reference
 from .result import BackendUnavailableError, MultiStepResult
@@ -39,6 +40,7 @@ class Backend:
 BACKENDS: dict[str, Backend] = {
     "torch": Backend("torch", exact=True, run=run_reference),
     "pmbc": Backend("pmbc", exact=True, run=run_pmbc, unsupported=pmbc_unsupported),
+    "cupy": Backend("cupy", exact=True, run=run_fused, installed=cupy_missing, unsupported=fused_unsupported),
 }
 
 

@@ -47,6 +47,13 @@ def zero_state(like: Tensor) -> NeuronState:
     return NeuronState(torch.zeros_like(like), torch.zeros_like(like))
 
 
+def reset_potential(h: Tensor, s: Tensor, p: NeuronParameters) -> Tensor:
+    """The membrane after reset from the charged potential ``h`` and the spikes ``s``."""
+    if p.hard_reset:
+        return h * (1.0 - s) + p.v_reset * s
+    return h - p.threshold * s
+
+
 def neuron_step(
     x: Tensor,
     state: NeuronState,
@@ -62,9 +69,5 @@ def neuron_step(
     h = p.tau * state.v + x
     s = spike_fn(h - p.threshold - state.r)
     s_reset = s.detach() if detach_reset else s
-    if p.hard_reset:
-        v = h * (1.0 - s_reset) + p.v_reset * s_reset
-    else:
-        v = h - p.threshold * s_reset
     r = p.tau_r * state.r + p.refractory * s_reset
-    return s, NeuronState(v, r)
+    return s, NeuronState(reset_potential(h, s_reset, p), r)

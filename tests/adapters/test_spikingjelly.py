@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 sj = pytest.importorskip("spikingjelly.activation_based")
-from spikingjelly.activation_based import functional, layer, monitor, neuron  # noqa: E402
+from spikingjelly.activation_based import functional, layer, neuron  # noqa: E402
 
 import spikessm_snn  # noqa: E402
 from spikessm_snn.adapters.spikingjelly import ResetLIFNode, SRRNode  # noqa: E402
@@ -58,6 +58,9 @@ def test_multi_step_matches_a_plain_loop_of_our_neuron(randn) -> None:
 
 
 def test_monitors_see_every_node(randn) -> None:
+    pytest.importorskip("tensorboard", reason="spikingjelly's monitor module imports tensorboard")
+    from spikingjelly.activation_based import monitor
+
     net = _net(NODES[0])
     functional.set_step_mode(net, "m")
     outputs = monitor.OutputMonitor(net, instance=SRRNode)

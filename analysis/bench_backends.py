@@ -1,0 +1,166 @@
+"""Time the multi-step backends against each other, SpikingJelly's LIF and the bandwidth floor.
+
+    python analysis/bench_backends.py --device cuda --neuron srr --steps 1024 4096 16384 65536
+
+For each T: input ``[T, B, D]`` float32 (``B*D = 64*256`` by default) from N(0.3, 1) (never
+zeros); forward without gradients, and forward+backward of ``sum(spikes * g)`` with ``x``
+requiring grad. Time = median of ``--repeats`` runs after a warm-up, CUDA events on GPU,
+``perf_counter`` on CPU. The floor is the bytes a multi-step neuron must move over the
+measured device-to-device copy bandwidth: forward reads ``x`` and writes the spikes (2
+tensors); forward+backward also writes and reads back the saved potential ``h`` (and ``r`` for
+SRR) and reads ``dL/ds``, writes ``dL/dx`` (6 tensors for the LIF, 8 for SRR). Prints a table
+with the device, versions and bandwidth, and writes it as CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from spikessm_snn import ResetLIFNeuron, SRRNeuron  # noqa: E402
+from spikessm_snn.backends.registry import available_backends  # noqa: E402
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Median milliseconds of ``fn`` over ``repeats`` runs after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            times.append(1e3 * (time.perf_counter() - t0))
+    return statistics.median(times)
+
+
+def copy_bandwidth(device: torch.device) -> float:
+    """Device-to-device copy bandwidth in bytes/s, counting bytes read and written."""
+    src = torch.randn(256 * 2**20, device=device)  # 1 GiB
+    dst = torch.empty_like(src)
+    ms = timed(lambda: dst.copy_(src), device, 10)
+    return 2 * src.numel() * 4 / (ms * 1e-3)
+
+
+def make_neuron(kind: str, backend: str) -> torch.nn.Module:
+    if kind == "srr":
+        return SRRNeuron(tau=0.5, tau_r=0.8, u_th=1.0, v_th=0.5, backend=backend)
+    return ResetLIFNeuron(tau=0.5, v_threshold=1.0, reset="hard" if kind == "lif" else "soft", backend=backend)
+
+
+def spikingjelly_lif(kind: str) -> torch.nn.Module | None:
+    try:
+        from spikingjelly.activation_based import neuron
+    except ImportError:
+        return None
+    v_reset = 0.0 if kind == "lif" else None
+    return neuron.LIFNode(tau=2.0, decay_input=False, v_reset=v_reset, step_mode="m")
+
+
+def measure(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, g: torch.Tensor, device, repeats):
+    def forward() -> None:
+        with torch.no_grad():
+            run(x)
+
+    def forward_backward() -> None:
+        xi = x.detach().requires_grad_()
+        (run(xi) * g).sum().backward()
+
+    return timed(forward, device, repeats), timed(forward_backward, device, repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--neuron", choices=["srr", "lif", "lif_soft"], default="srr")
+    parser.add_argument("--steps", type=int, nargs="+", default=[256, 1024, 4096])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--features", type=int, default=256)
+    parser.add_argument("--backends", nargs="+", default=["torch", "pmbc", "cupy"])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--reference-max-steps", type=int, default=4096, help="skip the 'torch' loop beyond this T")
+    parser.add_argument("--no-spikingjelly", action="store_true")
+    parser.add_argument("--csv", type=Path, default=Path("bench_backends.csv"))
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    bandwidth = copy_bandwidth(device) if device.type == "cuda" else float("nan")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"device: {name}; torch {torch.__version__}, CUDA {torch.version.cuda}; "
+          f"copy bandwidth {bandwidth / 1e12:.2f} TB/s; neuron {args.neuron}; B*D = {args.batch}*{args.features}; "
+          f"median of {args.repeats} runs")  # fmt: skip
+    available = available_backends()
+    rows = []
+    for steps in args.steps:
+        x = torch.randn(steps, args.batch, args.features, device=device) + 0.3
+        g = torch.randn_like(x)
+        n_tensors = 8 if args.neuron == "srr" else 6
+        floor_fwd = steps * x[0].numel() * 8 / bandwidth * 1e3
+        floor_fb = steps * x[0].numel() * 4 * n_tensors / bandwidth * 1e3
+        contenders: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
+        for backend in args.backends:
+            if available.get(backend) is not None:
+                print(f"  {backend}: not available here: {available[backend]}")
+                continue
+            if backend == "torch" and steps > args.reference_max_steps:
+                continue
+            neuron = make_neuron(args.neuron, backend).to(device)
+            contenders[backend] = lambda xi, neuron=neuron: neuron(xi).spikes
+        sj = None if args.no_spikingjelly or args.neuron == "srr" else spikingjelly_lif(args.neuron)
+        if sj is not None:
+            sj = sj.to(device)
+
+            def run_sj(xi: torch.Tensor, sj=sj) -> torch.Tensor:
+                sj.reset()
+                return sj(xi)
+
+            contenders["spikingjelly LIFNode"] = run_sj
+        for label, run in contenders.items():
+            try:
+                fwd, fb = measure(run, x, g, device, args.repeats)
+            except torch.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                print(f"  T={steps} {label}: out of memory")
+                continue
+            row = {"device": name, "neuron": args.neuron, "T": steps, "N": x[0].numel(), "backend": label,
+                   "forward_ms": round(fwd, 4), "fwd_bwd_ms": round(fb, 4),
+                   "floor_forward_ms": round(floor_fwd, 4), "floor_fwd_bwd_ms": round(floor_fb, 4),
+                   "forward_x_floor": round(fwd / floor_fwd, 2), "fwd_bwd_x_floor": round(fb / floor_fb, 2)}  # fmt: skip
+            if label == "pmbc":
+                with torch.no_grad():
+                    row.update(make_neuron(args.neuron, "pmbc").to(device)(x).stats)
+            rows.append(row)
+            print("  " + ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("device", "neuron")), flush=True)
+    if not rows:
+        return
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    with args.csv.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    header = ["T", "backend", "forward_ms", "fwd_bwd_ms", "floor_forward_ms", "forward_x_floor", "fwd_bwd_x_floor",
+              "iterations", "settled"]  # fmt: skip
+    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(row.get(k, "")) for k in header) + " |")
+    print(f"\nwritten to {args.csv}")
+
+
+if __name__ == "__main__":
+    main()

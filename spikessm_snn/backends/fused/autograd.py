@@ -1,0 +1,121 @@
+"""The fused kernels as a multi-step backend with autograd.
+
+Without gradients or recording, the forward reads ``x`` and writes the spikes, nothing else.
+For training it also saves the charged potentials ``h`` (and ``r``), in the accumulator type
+(float32; float64 for float64 input), and the backward kernel returns the gradients to the
+input, to every neuron constant and to the initial state. float16/bfloat16 in and out with
+float32 arithmetic: spikes equal the float32 reference on the same (upcast) input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ...neurons.dynamics import NeuronParameters, NeuronState, reset_potential
+from ...neurons.surrogate import SpikeFunction, Surrogate
+from ..result import MultiStepResult
+from .launch import cupy_missing, launch
+from .source import KernelSpec
+
+_DTYPE_NAMES = {
+    torch.float16: "float16",
+    torch.bfloat16: "bfloat16",
+    torch.float32: "float32",
+    torch.float64: "float64",
+}
+
+
+class _FusedFunction(torch.autograd.Function):
+    """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]``."""
+
+    @staticmethod
+    def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset):
+        constants = [tau, threshold, tau_r, refractory]
+        v, r = v0.clone(), r0.clone()
+        steps, n = x.shape
+        spikes = torch.empty_like(x)
+        h = torch.empty((steps, n), dtype=tau.dtype, device=x.device)
+        r_seq = torch.empty((steps, n) if spec.refractory else (0,), dtype=tau.dtype, device=x.device)
+        r_out = r_seq if spec.refractory else h  # unused when r stays 0
+        launch(
+            spec, "neuron_forward", n, x.device, [x, spikes, h, r_out, *constants, v, r, steps, n, v_reset, np.int32(1)]
+        )
+        ctx.save_for_backward(h, r_seq, *constants, r0)
+        ctx.spec, ctx.v_reset = spec, v_reset
+        return spikes, h, r_seq
+
+    @staticmethod
+    def backward(ctx: Any, g_spikes: Tensor, g_h: Tensor | None, g_r: Tensor | None):
+        h, r_seq, tau, threshold, tau_r, refractory, r0 = ctx.saved_tensors
+        steps, n = h.shape
+        has_g_h, has_g_r = g_h is not None, g_r is not None and g_r.numel() > 0
+        g_x = torch.empty_like(g_spikes)
+        g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
+        launch(ctx.spec, "neuron_backward", n, h.device, [
+            g_spikes.contiguous(), g_h.contiguous() if has_g_h else h, g_r.contiguous() if has_g_r else h,
+            h, r_seq if ctx.spec.refractory else h, tau, threshold, tau_r, refractory, r0, g_x, g_params,
+            steps, n, ctx.v_reset, np.int32(has_g_h), np.int32(has_g_r),
+        ])  # fmt: skip
+        return (g_x, *g_params, None, None)
+
+
+def run_fused(
+    x_seq: Tensor,
+    state: NeuronState,
+    p: NeuronParameters,
+    spike_fn: SpikeFunction,
+    detach_reset: bool = False,
+    record: bool = False,
+) -> MultiStepResult:
+    """``x_seq [T, B, ...]`` (any layout; copied if not contiguous) on a CUDA device."""
+    steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
+    acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
+    x = x_seq.reshape(steps, -1).contiguous()
+
+    def per_neuron(value: Tensor) -> Tensor:
+        return value.to(acc).expand(step_shape).reshape(-1).contiguous()
+
+    constants = [per_neuron(value) for value in (p.tau, p.threshold, p.tau_r, p.refractory)]
+    v0, r0 = (s.to(acc).reshape(-1).contiguous() for s in state)
+    # r stays 0 (its loads and stores are skipped) for ResetLIF, or SRR with v_th = 0 fixed
+    refractory = p.refractory.requires_grad or bool((constants[3] != 0).any() or (r0 != 0).any())
+    spec = KernelSpec(_DTYPE_NAMES[x.dtype], spike_fn, p.hard_reset, refractory, detach_reset)
+    inputs = (x_seq, p.tau, p.threshold, p.tau_r, p.refractory, state.v, state.r)
+    if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
+        v, r = v0.clone(), r0.clone()
+        spikes = torch.empty_like(x)
+        launch(spec, "neuron_forward", x.shape[1], x.device,
+               [x, spikes, v, r, *constants, v, r, steps, x.shape[1], p.v_reset, np.int32(0)])  # fmt: skip
+        final = NeuronState(v.reshape(step_shape).to(x.dtype), r.reshape(step_shape).to(x.dtype))
+        return MultiStepResult(spikes.reshape(x_seq.shape), final)
+    spikes, h, r_seq = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset)
+    s = spikes.to(acc)
+    per_neuron_p = NeuronParameters(*constants, hard_reset=p.hard_reset, v_reset=p.v_reset)
+    s_reset = s.detach() if detach_reset else s
+    if not refractory:
+        r_seq = torch.zeros_like(h[-1:] if not record else h)
+    if record:
+        v_seq = reset_potential(h, s_reset, per_neuron_p)
+        final = NeuronState(v_seq[-1], r_seq[-1])
+    else:
+        final = NeuronState(reset_potential(h[-1], s_reset[-1], per_neuron_p), r_seq[-1])
+
+    def shaped(t: Tensor) -> Tensor:
+        return t.reshape(*t.shape[:-1], *step_shape).to(x_seq.dtype)
+
+    final = NeuronState(shaped(final.v), shaped(final.r))
+    if not record:
+        return MultiStepResult(shaped(spikes), final)
+    return MultiStepResult(shaped(spikes), final, shaped(v_seq), shaped(r_seq))
+
+
+def fused_unsupported(x_seq: Tensor, p: NeuronParameters, spike_fn: SpikeFunction) -> str | None:
+    if x_seq.device.type != "cuda":
+        return f"the input is on {x_seq.device}; the fused kernels need a CUDA tensor"
+    if not isinstance(spike_fn, Surrogate):
+        return "the kernel's backward needs the surrogate's derivative: give a surrogate by name or a Surrogate"
+    return cupy_missing()
