@@ -26,8 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spikessm_snn import ResetLIFNeuron, SRRNeuron  # noqa: E402
-from spikessm_snn.backends.registry import available_backends  # noqa: E402
+from spikessm_snn import ResetLIFNeuron, SRRNeuron
+from spikessm_snn.backends.registry import available_backends
 
 
 def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
@@ -138,10 +138,12 @@ def main() -> None:
                 torch.cuda.empty_cache()
                 print(f"  T={steps} {label}: out of memory")
                 continue
-            row = {"device": name, "neuron": args.neuron, "T": steps, "N": x[0].numel(), "backend": label,
-                   "forward_ms": round(fwd, 4), "fwd_bwd_ms": round(fb, 4),
-                   "floor_forward_ms": round(floor_fwd, 4), "floor_fwd_bwd_ms": round(floor_fb, 4),
-                   "forward_x_floor": round(fwd / floor_fwd, 2), "fwd_bwd_x_floor": round(fb / floor_fb, 2)}  # fmt: skip
+            row = {
+                "device": name, "neuron": args.neuron, "T": steps, "N": x[0].numel(), "backend": label,
+                "forward_ms": round(fwd, 4), "fwd_bwd_ms": round(fb, 4),
+                "floor_forward_ms": round(floor_fwd, 4), "floor_fwd_bwd_ms": round(floor_fb, 4),
+                "forward_x_floor": round(fwd / floor_fwd, 2), "fwd_bwd_x_floor": round(fb / floor_fb, 2),
+            }  # fmt: skip
             if label == "pmbc":
                 with torch.no_grad():
                     row.update(make_neuron(args.neuron, "pmbc").to(device)(x).stats)
