@@ -18,6 +18,8 @@ print("GPU:", torch.cuda.get_device_name(0), "| torch", torch.__version__, "CUDA
 PY
 timeout 420 python3 -m pytest -q -p no:cacheprovider "${@:-tests}" 2>&1 | tee "$OUT/tests.log" | tail -25
 bench() { timeout 300 python3 analysis/bench_backends.py "$@" 2>&1 | grep -v "Triton not available"; }
-bench --neuron srr --steps 1024 4096 16384 --backends torch pmbc cupy --csv "$OUT/bench_srr.csv" | tee "$OUT/bench_srr.log"
-bench --neuron lif --steps 1024 4096 16384 65536 --backends cupy --csv "$OUT/bench_lif.csv" | tee "$OUT/bench_lif.log"
-bench --neuron srr --steps 65536 --backends cupy --csv "$OUT/bench_srr_long.csv" | tee "$OUT/bench_srr_long.log"
+bench --neuron srr --steps 1024 4096 --backends torch pmbc cupy --csv "$OUT/bench_srr_wide.csv"
+bench --neuron srr --steps 16384 65536 --backends cupy --csv "$OUT/bench_srr_wide_long.csv"
+bench --neuron lif --steps 1024 4096 16384 65536 --backends cupy --csv "$OUT/bench_lif_wide.csv"
+bench --neuron srr --batch 1 --steps 4096 16384 65536 --backends torch pmbc cupy --repeats 3 \
+  --reference-max-steps 16384 --csv "$OUT/bench_srr_narrow.csv"

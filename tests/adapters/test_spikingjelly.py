@@ -41,8 +41,8 @@ def test_single_and_multi_step_networks_agree(node_factory, randn) -> None:
     functional.reset_net(net)
     assert net[1].v == 0.0
     functional.set_step_mode(net, "m")
-    out_m = net(x)
-    assert torch.equal(out_s, out_m) and torch.equal(v_s, net[1].v)
+    out_m = net(x)  # Linear on [T, B, 6] vs [B, 6]: equal up to the matmul's rounding
+    assert torch.equal(out_s, out_m) and torch.allclose(v_s, net[1].v, rtol=0, atol=1e-12)
     assert 0 < out_m.mean() < 1
     functional.reset_net(net)  # state carries across calls until reset
     assert torch.equal(torch.cat([net(x[:11]), net(x[11:])]), out_m)

@@ -38,7 +38,7 @@ def test_kernel_source_renders_each_surrogate(name) -> None:
 def test_without_cupy_or_a_gpu_the_error_says_what_is_missing(randn) -> None:
     reason = cupy_missing()
     if reason is None:
-        with pytest.raises(BackendUnavailableError, match="needs a CUDA tensor"):
+        with pytest.raises(BackendUnavailableError, match="need a CUDA tensor"):
             SRRNeuron(backend="cupy")(randn(4, 2, dtype=torch.float32))
     else:
         with pytest.raises(BackendUnavailableError, match=r"'cupy' is not available here: (CuPy|torch sees no)"):

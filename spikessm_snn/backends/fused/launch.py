@@ -43,6 +43,7 @@ def _module(spec: KernelSpec) -> Any:
 def _cupy_view(t: Tensor) -> Any:
     import cupy
 
+    t = t.detach()  # DLPack refuses tensors that require grad; the kernels are outside autograd
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.view(torch.int16)
     return cupy.from_dlpack(t)
