@@ -65,10 +65,16 @@ def _previous(seq: Tensor, first: Tensor) -> Tensor:
     return torch.cat([first.unsqueeze(0), seq[:-1]])
 
 
+def _paired_scan(decays: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor], y0: tuple[Tensor, Tensor]):
+    """Two ``decay_scan``s side by side in one call (fewer, larger kernels)."""
+    n = b[0].shape[1]
+    y = decay_scan(torch.cat(decays), torch.cat(b, dim=1), torch.cat(y0))
+    return y[:, :n], y[:, n:]
+
+
 def _trajectory(x: Tensor, sigma: Tensor, n: _PerNeuron, v0: Tensor, r0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Margins, ``v`` and ``r`` ``[T, N]`` when the spikes are ``sigma`` (soft reset)."""
-    v = decay_scan(n.tau, x - n.threshold * sigma, v0)
-    r = decay_scan(n.tau_r, n.refractory * sigma, r0)
+    v, r = _paired_scan((n.tau, n.tau_r), (x - n.threshold * sigma, n.refractory * sigma), (v0, r0))
     margin = n.tau * _previous(v, v0) + x - n.threshold - _previous(r, r0)
     return margin, v, r
 
@@ -82,11 +88,12 @@ def _rounding_guard(x: Tensor, n: _PerNeuron, v0: Tensor, r0: Tensor, input_dtyp
     the chunked sums.
     """
     zeros = torch.zeros_like(v0)
-    magnitude_v = decay_scan(n.tau, x.abs() + n.threshold, v0.abs())
-    magnitude_r = decay_scan(n.tau_r, n.refractory.expand_as(x), r0.abs())
-    drift_v = n.tau * _previous(decay_scan(n.tau, magnitude_v, zeros), zeros)
-    drift_r = _previous(decay_scan(n.tau_r, magnitude_r, zeros), zeros)
-    shape = 3 * drift_v + 2 * drift_r + 3 * magnitude_v + 2 * n.threshold + _previous(magnitude_r, r0.abs())
+    decays = (n.tau, n.tau_r)
+    magnitude_v, magnitude_r = _paired_scan(decays, (x.abs() + n.threshold, n.refractory.expand_as(x)),
+                                            (v0.abs(), r0.abs()))  # fmt: skip
+    drift_v, drift_r = _paired_scan(decays, (magnitude_v, magnitude_r), (zeros, zeros))
+    shape = 3 * n.tau * _previous(drift_v, zeros) + 2 * _previous(drift_r, zeros) + 3 * magnitude_v
+    shape = shape + 2 * n.threshold + _previous(magnitude_r, r0.abs())
     rounding = _unit_roundoff(input_dtype) + 64 * _unit_roundoff(torch.float64)
     return _GUARD_SAFETY * rounding * shape
 
@@ -110,8 +117,11 @@ def _bound_spikes(x: Tensor, n: _PerNeuron, v0: Tensor, r0: Tensor, guard: Tenso
         window = (slice(start, None), active)
         ks, nn, g, xs = known[window], n.take(active), guard[window], x[window]
         first_before = _first_true(ks < 0)
-        upper, v_up, r_up = _trajectory(xs, (ks == 1).to(x.dtype), nn, v_start, r_start)
-        lower, _, _ = _trajectory(xs, (ks != 0).to(x.dtype), nn, v_start, r_start)
+        both = _PerNeuron(*(torch.cat([value, value]) for value in nn))  # upper and lower bound side by side
+        sigma = torch.cat([(ks == 1), (ks != 0)], dim=1).to(x.dtype)  # undecided as 0, then as 1
+        margins, v_both, r_both = _trajectory(xs.repeat(1, 2), sigma, both, v_start.repeat(2), r_start.repeat(2))
+        width = ks.shape[1]
+        upper, lower, v_up, r_up = margins[:, :width], margins[:, width:], v_both[:, :width], r_both[:, :width]
         unknown = ks < 0
         ks = torch.where(unknown & (lower >= g), 1, torch.where(unknown & (upper < -g), 0, ks)).to(torch.int8)
         known[window] = ks

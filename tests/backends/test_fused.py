@@ -6,6 +6,10 @@ availability errors are checked everywhere.
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+
 import pytest
 import torch
 
@@ -158,3 +162,19 @@ def test_spikingjelly_node_on_the_cupy_backend() -> None:
     sj.functional.reset_net(net)
     set_backend(net, "cupy")
     assert torch.equal(net(x), ref)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc")
+@pytest.mark.parametrize(
+    ("dtype", "name", "hard", "refractory"),
+    [("float32", "triangle", False, True), ("float32", "rect", True, False), ("float16", "sigmoid", False, True),
+     ("bfloat16", "atan", True, False), ("float64", "sigmoid", False, True)],
+)  # fmt: skip
+def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, refractory, tmp_path) -> None:
+    source = tmp_path / "kernels.cu"
+    source.write_text(kernel_source(KernelSpec(dtype, surrogate(name), hard, refractory, False)))
+    command = ["nvcc", "--std=c++17", "-arch=sm_90", "-Xptxas", "-v", "-c", str(source), "-o", str(tmp_path / "k.o")]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    spills = re.findall(r"(\d+) bytes spill stores", done.stderr)
+    assert len(spills) == 2 and all(int(s) == 0 for s in spills), done.stderr

@@ -1,8 +1,8 @@
 """CUDA C source of the fused multi-step kernels: one template for the whole neuron family.
 
 Forward, one thread per neuron, ``x [T, N]`` row-major so each time step is one coalesced
-row; ``CHUNK`` steps of input are loaded into registers before they are used, so many loads
-are in flight per thread. The arithmetic is the reference's, operation for operation with
+row; the next ``FORWARD_CHUNK`` steps of input are loaded into registers while the current
+ones are computed, so many loads are in flight per thread (the backward does the same). The arithmetic is the reference's, operation for operation with
 explicit rounding (``__fmul_rn`` ...: no fused multiply-add), so float32 spikes are equal to
 the ``'torch'`` loop's bit for bit. Backward runs the BPTT recurrence of ``pmbc.py`` per
 neuron from ``T-1`` down to 0, reading the saved charged potentials ``h`` (and ``r``).
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from ...neurons.surrogate import Surrogate
 
-CHUNK = 16
+FORWARD_CHUNK = 64  # float32 steps of input in registers per thread, double-buffered
+BACKWARD_CHUNK = 16  # the backward holds up to five streams per step; halved for float64
 _C_TYPES = {"float16": "__half", "bfloat16": "__nv_bfloat16", "float32": "float", "float64": "double"}
 _TO_ACC = {"__half": "__half2float", "__nv_bfloat16": "__bfloat162float"}
 _FROM_FLOAT = {"__half": "__float2half_rn", "__nv_bfloat16": "__float2bfloat16_rn"}
@@ -104,6 +105,7 @@ class KernelSpec:
 
 def _prelude(spec: KernelSpec) -> str:
     t, acc = _C_TYPES[spec.dtype], spec.acc
+    width = 2 if acc == "double" else 1  # doubles take two registers
     sfx = "d" if acc == "double" else "f"
     load = f"{_TO_ACC[t]}(p)" if t in _TO_ACC else "(p)"
     store = f"{_FROM_FLOAT[t]}(v)" if t in _FROM_FLOAT else f"({t})(v)"
@@ -113,7 +115,8 @@ def _prelude(spec: KernelSpec) -> str:
 {header}
 typedef {t} io_t;
 typedef {acc} acc_t;
-#define CHUNK {CHUNK}
+#define CHUNK {FORWARD_CHUNK // width}
+#define BCHUNK {BACKWARD_CHUNK // width}
 #define HARD_RESET {int(spec.hard_reset)}
 #define REFRACTORY {int(spec.refractory)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
@@ -175,6 +178,23 @@ extern "C" __global__ void neuron_forward(
 
 _BACKWARD = r"""
 // BPTT per neuron, t = T-1 .. 0; lam_h1 = dL/dh[t+1], lam_r1 = dL/dr[t] from later steps.
+struct Step { acc_t gs, h, rp, gh, gr; };
+
+__device__ __forceinline__ Step load_step(
+    const long long t, const long long n, const long long i, const io_t* g_spikes, const acc_t* g_h,
+    const acc_t* g_r, const acc_t* h_seq, const acc_t* r_seq, const acc_t r0, const int has_g_h, const int has_g_r) {
+  Step q = {(acc_t)0, (acc_t)0, (acc_t)0, (acc_t)0, (acc_t)0};
+  if (t < 0) return q;
+  q.gs = load_io(g_spikes[t * n + i]);
+  q.h = h_seq[t * n + i];
+  if (has_g_h) q.gh = g_h[t * n + i];
+#if REFRACTORY
+  q.rp = t > 0 ? r_seq[(t - 1) * n + i] : r0;
+  if (has_g_r) q.gr = g_r[t * n + i];
+#endif
+  return q;
+}
+
 extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,
     const acc_t* __restrict__ h_seq, const acc_t* __restrict__ r_seq,
@@ -184,43 +204,37 @@ extern "C" __global__ void neuron_backward(
     const long long steps, const long long n, const acc_t v_reset, const int has_g_h, const int has_g_r) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
-  acc_t lam_h1 = 0, lam_r1 = 0, g_a = 0, g_u = 0, g_ar = 0, g_c = 0, lam_z = 0;
-  for (long long t1 = steps - 1; t1 >= 0; t1 -= CHUNK) {
-    acc_t gs[CHUNK], hs[CHUNK], rp[CHUNK], gh[CHUNK], gr[CHUNK];
+  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
+  acc_t lam_h1 = 0, lam_r1 = 0, g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
+  Step next[BCHUNK];
 #pragma unroll
-    for (int k = 0; k < CHUNK; ++k) {
-      const long long t = t1 - k;
-      const bool in = t >= 0;
-      gs[k] = in ? load_io(g_spikes[t * n + i]) : (acc_t)0;
-      hs[k] = in ? h_seq[t * n + i] : (acc_t)0;
-      gh[k] = in && has_g_h ? g_h[t * n + i] : (acc_t)0;
-#if REFRACTORY
-      rp[k] = t > 0 ? r_seq[(t - 1) * n + i] : r0[i];
-      gr[k] = in && has_g_r ? g_r[t * n + i] : (acc_t)0;
-#else
-      rp[k] = 0;
-      gr[k] = 0;
-#endif
+  for (int k = 0; k < BCHUNK; ++k)
+    next[k] = load_step(steps - 1 - k, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, has_g_h, has_g_r);
+  for (long long t1 = steps - 1; t1 >= 0; t1 -= BCHUNK) {
+    Step cur[BCHUNK];
+#pragma unroll
+    for (int k = 0; k < BCHUNK; ++k) {
+      cur[k] = next[k];  // and prefetch the chunk before it
+      next[k] = load_step(t1 - BCHUNK - k, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, has_g_h, has_g_r);
     }
 #pragma unroll
-    for (int k = 0; k < CHUNK; ++k) {
+    for (int k = 0; k < BCHUNK; ++k) {
       const long long t = t1 - k;
       if (t >= 0) {
-        const acc_t h = hs[k];
-        const acc_t z = sub(sub(h, u), rp[k]);
+        const Step q = cur[k];
+        const acc_t z = sub(sub(q.h, u), q.rp);
         const bool s = z >= (acc_t)0;
         const acc_t sf = s ? (acc_t)1 : (acc_t)0;
 #if HARD_RESET
-        const acc_t v = s ? v_reset : h, dv_ds = v_reset - h, dv_dh = (acc_t)1 - sf;
+        const acc_t v = s ? v_reset : q.h, dv_ds = v_reset - q.h, dv_dh = (acc_t)1 - sf;
 #else
-        const acc_t v = s ? sub(h, u) : h, dv_ds = -u, dv_dh = (acc_t)1;
+        const acc_t v = s ? sub(q.h, u) : q.h, dv_ds = -u, dv_dh = (acc_t)1;
 #endif
         const acc_t lam_v = a * lam_h1;
-        const acc_t lam_r = gr[k] + lam_r1;
-        const acc_t lam_s = gs[k] + RESET_GRAD * (dv_ds * lam_v + c * lam_r);
-        lam_z = surrogate_derivative(z) * lam_s;
-        const acc_t lam_h = gh[k] + lam_z + dv_dh * lam_v;
+        const acc_t lam_r = q.gr + lam_r1;
+        const acc_t lam_s = q.gs + RESET_GRAD * (dv_ds * lam_v + c * lam_r);
+        const acc_t lam_z = surrogate_derivative(z) * lam_s;
+        const acc_t lam_h = q.gh + lam_z + dv_dh * lam_v;
         g_x[t * n + i] = store_io(lam_h);
         g_a += lam_h1 * v;
 #if HARD_RESET
@@ -228,7 +242,7 @@ extern "C" __global__ void neuron_backward(
 #else
         g_u -= lam_z + sf * lam_v;
 #endif
-        g_ar += lam_r * rp[k];
+        g_ar += lam_r * q.rp;
         g_c += lam_r * sf;
         lam_h1 = lam_h;
         lam_r1 = ar * lam_r - lam_z;
