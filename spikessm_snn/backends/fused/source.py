@@ -2,11 +2,12 @@
 
 Forward, one thread per neuron, ``x [T, N]`` row-major so each time step is one coalesced
 row; the next ``FORWARD_CHUNK`` steps of input are loaded into registers while the current
-ones are computed, so many loads are in flight per thread (the backward does the same). The arithmetic is the reference's, operation for operation with
-explicit rounding (``__fmul_rn`` ...: no fused multiply-add), so float32 spikes are equal to
-the ``'torch'`` loop's bit for bit. Backward runs the BPTT recurrence of ``pmbc.py`` per
-neuron from ``T-1`` down to 0, reading the saved charged potentials ``h`` (and ``r``).
-The surrogate derivative is rendered from the same definition the Python surrogate uses.
+ones are computed, so many loads are in flight per thread (the backward does the same).
+The arithmetic is the reference's, operation for operation with explicit rounding
+(``__fmul_rn`` ...: no fused multiply-add), so float32 spikes are equal to the ``'torch'``
+loop's bit for bit. Backward runs the BPTT recurrence of ``pmbc.py`` per neuron from
+``T-1`` down to 0, reading the saved charged potentials ``h`` (and ``r``). The surrogate
+derivative is rendered from the same definition the Python surrogate uses.
 """
 
 from __future__ import annotations
