@@ -98,6 +98,8 @@ class KernelSpec:
     hard_reset: bool
     refractory: bool  # False: r stays 0 (ResetLIF), its loads and stores are skipped
     detach_reset: bool
+    forward_chunk: int = FORWARD_CHUNK
+    backward_chunk: int = BACKWARD_CHUNK
 
     @property
     def acc(self) -> str:
@@ -116,8 +118,8 @@ def _prelude(spec: KernelSpec) -> str:
 {header}
 typedef {t} io_t;
 typedef {acc} acc_t;
-#define CHUNK {FORWARD_CHUNK // width}
-#define BCHUNK {BACKWARD_CHUNK // width}
+#define CHUNK {max(1, spec.forward_chunk // width)}
+#define BCHUNK {max(1, spec.backward_chunk // width)}
 #define HARD_RESET {int(spec.hard_reset)}
 #define REFRACTORY {int(spec.refractory)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
