@@ -1,8 +1,8 @@
 """Sweep the fused kernels' register chunk sizes and time forward / forward+backward.
 
-    python analysis/profile_fused.py --steps 16384 --chunks 16,8 32,8 64,16
+    python analysis/profile_fused.py --steps 16384 --chunks 16,8,1 32,8,1 64,16,0
 
-Each configuration ``forward_chunk,backward_chunk`` is timed (CUDA events, median of 10) on
+Each configuration ``forward_chunk,backward_chunk,backward_prefetch`` is timed (CUDA events, median of 10) on
 ``[T, 64, 256]`` float32 from N(0.3, 1) for SRR and the hard-reset LIF. ``--once`` runs one
 forward only (for ``ncu``).
 """
@@ -25,7 +25,7 @@ from spikessm_snn.backends.fused import autograd
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=16384)
-    parser.add_argument("--chunks", nargs="+", default=["16,16", "32,8", "64,16", "64,8"])
+    parser.add_argument("--chunks", nargs="+", default=["64,16,1", "64,16,0", "64,8,0", "64,32,0"])
     parser.add_argument("--once", action="store_true")
     args = parser.parse_args()
     device = torch.device("cuda")
@@ -34,10 +34,10 @@ def main() -> None:
     original = autograd.KernelSpec
     print(f"device {torch.cuda.get_device_name()}, T={args.steps}, N=64*256, float32, median of 10")
     for chunks in args.chunks:
-        forward_chunk, backward_chunk = (int(c) for c in chunks.split(","))
+        forward_chunk, backward_chunk, prefetch = (int(c) for c in chunks.split(","))
 
-        def spec(*a, fc=forward_chunk, bc=backward_chunk, **k):
-            return replace(original(*a, **k), forward_chunk=fc, backward_chunk=bc)
+        def spec(*a, fc=forward_chunk, bc=backward_chunk, pf=bool(prefetch), **k):
+            return replace(original(*a, **k), forward_chunk=fc, backward_chunk=bc, backward_prefetch=pf)
 
         autograd.KernelSpec = spec
         for kind in ("srr", "lif"):

@@ -73,10 +73,10 @@ class SpikingNeuron(nn.Module):
 
     def forward(self, x_seq: Tensor, state: NeuronState | None = None, record: bool = False) -> MultiStepResult:
         """``x_seq [T, B, ...]`` -> spikes ``[T, B, ...]`` and the final state, by ``self.backend``."""
-        check_input(x_seq, multi_step=True, check_finite=self.check_finite)
+        check_input(x_seq, multi_step=True, check_finite=False)  # NaN/inf: checked by run_backend
         p = self.parameters_for(x_seq[0])
         state = self._state_for(x_seq[0], state)
-        return run_backend(self.backend, x_seq, state, p, self.spike_fn, self.detach_reset, record)
+        return run_backend(self.backend, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)
 
     def step(self, x: Tensor, state: NeuronState | None = None) -> tuple[Tensor, NeuronState]:
         """One step ``x [B, ...]`` -> ``(spikes [B, ...], state)``; the same maths as every backend."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from ..neurons.checks import check_finite_values
 from ..neurons.dynamics import NeuronParameters, NeuronState
 from ..neurons.surrogate import SpikeFunction
 from .fused import cupy_missing, fused_unsupported, run_fused
@@ -35,12 +36,15 @@ class Backend:
     run: Runner
     installed: Callable[[], str | None] = _always
     unsupported: Callable[[Tensor, NeuronParameters, SpikeFunction], str | None] = _always
+    checks_finite: bool = False  # run() takes check_finite= and checks while it reads x
 
 
 BACKENDS: dict[str, Backend] = {
     "torch": Backend("torch", exact=True, run=run_reference),
     "pmbc": Backend("pmbc", exact=True, run=run_pmbc, unsupported=pmbc_unsupported),
-    "cupy": Backend("cupy", exact=True, run=run_fused, installed=cupy_missing, unsupported=fused_unsupported),
+    "cupy": Backend(
+        "cupy", exact=True, run=run_fused, installed=cupy_missing, unsupported=fused_unsupported, checks_finite=True
+    ),
 }
 
 
@@ -63,12 +67,18 @@ def run_backend(
     spike_fn: SpikeFunction,
     detach_reset: bool = False,
     record: bool = False,
+    check_finite: bool = True,
 ) -> MultiStepResult:
-    """Run backend ``name`` after asking whether it supports these inputs."""
+    """Run backend ``name`` after asking whether it supports these inputs; NaN/inf in
+    ``x_seq`` raise when ``check_finite`` (inside the kernel where the backend can)."""
     backend = get_backend(name)
     reason = backend.unsupported(x_seq, params, spike_fn)
     if reason is not None:
         raise BackendUnavailableError(f"backend {name!r} cannot run this call: {reason}")
+    if backend.checks_finite:
+        return backend.run(x_seq, state, params, spike_fn, detach_reset, record, check_finite=check_finite)
+    if check_finite:
+        check_finite_values(x_seq)
     return backend.run(x_seq, state, params, spike_fn, detach_reset, record)
 
 

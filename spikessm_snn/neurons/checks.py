@@ -11,7 +11,8 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def check_input(x: Tensor, multi_step: bool, check_finite: bool) -> None:
-    """``x`` is ``[T, B, ...]`` (multi-step) or ``[B, ...]`` (single step), floating, finite."""
+    """``x`` is ``[T, B, ...]`` (multi-step) or ``[B, ...]`` (single step), floating, and finite
+    when ``check_finite``."""
     name, layout, rank = ("x_seq", "[T, B, ...]", 2) if multi_step else ("x", "[B, ...]", 1)
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -21,8 +22,19 @@ def check_input(x: Tensor, multi_step: bool, check_finite: bool) -> None:
         raise ValueError(f"{name} must be {layout} (at least {rank} dims), got shape {tuple(x.shape)}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
-    if check_finite and not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} holds NaN or inf (pass check_finite=False to skip this check)")
+    if check_finite:
+        check_finite_values(x, name)
+
+
+def check_finite_values(x: Tensor, name: str = "x_seq") -> None:
+    """Raise if ``x`` holds NaN or inf: one reduction pass (min and max propagate both)."""
+    low, high = torch.aminmax(x)
+    if not bool(torch.isfinite(low) & torch.isfinite(high)):
+        raise_non_finite(name)
+
+
+def raise_non_finite(name: str = "x_seq") -> None:
+    raise ValueError(f"{name} holds NaN or inf (pass check_finite=False to skip this check)")
 
 
 def check_parameters(p: NeuronParameters, step_shape: torch.Size, device: torch.device) -> None:

@@ -178,3 +178,14 @@ def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, r
     assert done.returncode == 0, done.stderr
     spills = re.findall(r"(\d+) bytes spill stores", done.stderr)
     assert len(spills) == 2 and all(int(s) == 0 for s in spills), done.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_nan_or_inf_is_found_by_the_kernel(requires_grad) -> None:
+    x = torch.randn(300, 2, 8, device="cuda")
+    x[123, 1, 5] = float("nan")
+    x[7, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        NEURONS["srr"](backend="cupy").cuda()(x.requires_grad_(requires_grad))
+    NEURONS["srr"](backend="cupy", check_finite=False).cuda()(x)  # the check can be switched off

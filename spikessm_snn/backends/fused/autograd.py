@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...neurons.checks import raise_non_finite
 from ...neurons.dynamics import NeuronParameters, NeuronState, reset_potential
 from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..result import MultiStepResult
@@ -29,21 +30,30 @@ _DTYPE_NAMES = {
 }
 
 
+def _launch_forward(
+    spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float, save: bool
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Spikes ``[T, N]``, saved ``h`` and ``r`` (``[T, N]`` when ``save``, else empty), and a flag
+    set where the input held NaN or inf; ``v``, ``r`` ``[N]`` advance in place."""
+    steps, n = x.shape
+    spikes = torch.empty_like(x)
+    h = torch.empty((steps, n) if save else (0,), dtype=v.dtype, device=x.device)
+    r_seq = torch.empty((steps, n) if save and spec.refractory else (0,), dtype=v.dtype, device=x.device)
+    non_finite = torch.zeros(1, dtype=torch.int32, device=x.device)
+    launch(spec, "neuron_forward", n, x.device,
+           [x, spikes, h, r_seq, *constants, v, r, steps, n, v_reset, np.int32(save), non_finite])  # fmt: skip
+    return spikes, h, r_seq, non_finite
+
+
 class _FusedFunction(torch.autograd.Function):
-    """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]``."""
+    """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]``;
+    ``non_finite [1]`` is set where ``x`` held NaN or inf."""
 
     @staticmethod
-    def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset):
+    def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, non_finite):
         constants = [tau, threshold, tau_r, refractory]
-        v, r = v0.clone(), r0.clone()
-        steps, n = x.shape
-        spikes = torch.empty_like(x)
-        h = torch.empty((steps, n), dtype=tau.dtype, device=x.device)
-        r_seq = torch.empty((steps, n) if spec.refractory else (0,), dtype=tau.dtype, device=x.device)
-        r_out = r_seq if spec.refractory else h  # unused when r stays 0
-        launch(
-            spec, "neuron_forward", n, x.device, [x, spikes, h, r_out, *constants, v, r, steps, n, v_reset, np.int32(1)]
-        )
+        spikes, h, r_seq, flag = _launch_forward(spec, x, constants, v0.clone(), r0.clone(), v_reset, save=True)
+        non_finite.copy_(flag)
         ctx.save_for_backward(h, r_seq, *constants, r0)
         ctx.spec, ctx.v_reset = spec, v_reset
         return spikes, h, r_seq
@@ -60,7 +70,7 @@ class _FusedFunction(torch.autograd.Function):
             h, r_seq if ctx.spec.refractory else h, tau, threshold, tau_r, refractory, r0, g_x, g_params,
             steps, n, ctx.v_reset, np.int32(has_g_h), np.int32(has_g_r),
         ])  # fmt: skip
-        return (g_x, *g_params, None, None)
+        return (g_x, *g_params, None, None, None)
 
 
 def run_fused(
@@ -70,8 +80,10 @@ def run_fused(
     spike_fn: SpikeFunction,
     detach_reset: bool = False,
     record: bool = False,
+    check_finite: bool = True,
 ) -> MultiStepResult:
-    """``x_seq [T, B, ...]`` (any layout; copied if not contiguous) on a CUDA device."""
+    """``x_seq [T, B, ...]`` (any layout; copied if not contiguous) on a CUDA device; NaN/inf in
+    the input are found by the forward kernel as it reads it, and raise when ``check_finite``."""
     steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
     acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
     x = x_seq.reshape(steps, -1).contiguous()
@@ -87,12 +99,15 @@ def run_fused(
     inputs = (x_seq, p.tau, p.threshold, p.tau_r, p.refractory, state.v, state.r)
     if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
         v, r = v0.clone(), r0.clone()
-        spikes = torch.empty_like(x)
-        launch(spec, "neuron_forward", x.shape[1], x.device,
-               [x, spikes, v, r, *constants, v, r, steps, x.shape[1], p.v_reset, np.int32(0)])  # fmt: skip
+        spikes, _, _, non_finite = _launch_forward(spec, x, constants, v, r, p.v_reset, save=False)
+        if check_finite and non_finite.item():
+            raise_non_finite()
         final = NeuronState(v.reshape(step_shape).to(x.dtype), r.reshape(step_shape).to(x.dtype))
         return MultiStepResult(spikes.reshape(x_seq.shape), final)
-    spikes, h, r_seq = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset)
+    non_finite = torch.zeros(1, dtype=torch.int32, device=x.device)
+    spikes, h, r_seq = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset, non_finite)
+    if check_finite and non_finite.item():
+        raise_non_finite()
     s = spikes.to(acc)
     per_neuron_p = NeuronParameters(*constants, hard_reset=p.hard_reset, v_reset=p.v_reset)
     s_reset = s.detach() if detach_reset else s

@@ -19,8 +19,9 @@ from .source import KernelSpec, kernel_source
 THREADS = 128
 
 
+@functools.cache
 def cupy_missing() -> str | None:
-    """``None`` where CuPy and a CUDA GPU are usable, else what is missing."""
+    """``None`` where CuPy and a CUDA GPU are usable, else what is missing (asked once a process)."""
     try:
         import cupy
     except ImportError as error:

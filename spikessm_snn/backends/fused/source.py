@@ -18,6 +18,7 @@ from ...neurons.surrogate import Surrogate
 
 FORWARD_CHUNK = 64  # float32 steps of input in registers per thread, double-buffered
 BACKWARD_CHUNK = 16  # the backward holds up to five streams per step; halved for float64
+BACKWARD_PREFETCH = True
 _C_TYPES = {"float16": "__half", "bfloat16": "__nv_bfloat16", "float32": "float", "float64": "double"}
 _TO_ACC = {"__half": "__half2float", "__nv_bfloat16": "__bfloat162float"}
 _FROM_FLOAT = {"__half": "__float2half_rn", "__nv_bfloat16": "__float2bfloat16_rn"}
@@ -100,6 +101,7 @@ class KernelSpec:
     detach_reset: bool
     forward_chunk: int = FORWARD_CHUNK
     backward_chunk: int = BACKWARD_CHUNK
+    backward_prefetch: bool = BACKWARD_PREFETCH
 
     @property
     def acc(self) -> str:
@@ -120,6 +122,7 @@ typedef {t} io_t;
 typedef {acc} acc_t;
 #define CHUNK {max(1, spec.forward_chunk // width)}
 #define BCHUNK {max(1, spec.backward_chunk // width)}
+#define BACKWARD_PREFETCH {int(spec.backward_prefetch)}
 #define HARD_RESET {int(spec.hard_reset)}
 #define REFRACTORY {int(spec.refractory)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
@@ -138,9 +141,10 @@ extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
     const acc_t* __restrict__ refractory, acc_t* __restrict__ v_state, acc_t* __restrict__ r_state,
-    const long long steps, const long long n, const acc_t v_reset, const int save) {
+    const long long steps, const long long n, const acc_t v_reset, const int save, int* __restrict__ non_finite) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
+  bool finite = true;
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
   acc_t v = v_state[i], r = r_state[i];
   acc_t next[CHUNK];
@@ -158,6 +162,7 @@ extern "C" __global__ void neuron_forward(
     for (int k = 0; k < CHUNK; ++k) {
       const long long t = t0 + k;
       if (t < steps) {
+        finite &= isfinite(cur[k]);
         const acc_t h = add(mul(a, v), cur[k]);
         const bool s = sub(sub(h, u), r) >= (acc_t)0;
         spikes[t * n + i] = store_io(s ? (acc_t)1 : (acc_t)0);
@@ -176,6 +181,7 @@ extern "C" __global__ void neuron_forward(
   }
   v_state[i] = v;
   r_state[i] = r;
+  if (!finite) atomicOr(non_finite, 1);
 }
 """
 
@@ -209,16 +215,22 @@ extern "C" __global__ void neuron_backward(
   if (i >= n) return;
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
   acc_t lam_h1 = 0, lam_r1 = 0, g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
+#define LOAD(t) load_step(t, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, has_g_h, has_g_r)
+#if BACKWARD_PREFETCH
   Step next[BCHUNK];
 #pragma unroll
-  for (int k = 0; k < BCHUNK; ++k)
-    next[k] = load_step(steps - 1 - k, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, has_g_h, has_g_r);
+  for (int k = 0; k < BCHUNK; ++k) next[k] = LOAD(steps - 1 - k);
+#endif
   for (long long t1 = steps - 1; t1 >= 0; t1 -= BCHUNK) {
     Step cur[BCHUNK];
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
-      cur[k] = next[k];  // and prefetch the chunk before it
-      next[k] = load_step(t1 - BCHUNK - k, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, has_g_h, has_g_r);
+#if BACKWARD_PREFETCH  // load the chunk before this one while this one is computed
+      cur[k] = next[k];
+      next[k] = LOAD(t1 - BCHUNK - k);
+#else
+      cur[k] = LOAD(t1 - k);
+#endif
     }
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
