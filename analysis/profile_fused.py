@@ -25,7 +25,7 @@ from spikessm_snn.backends.fused import autograd
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=16384)
-    parser.add_argument("--chunks", nargs="+", default=["64,16,1", "64,16,0", "64,8,0", "64,32,0"])
+    parser.add_argument("--chunks", nargs="+", default=["32,16,0", "32,16,1", "64,16,0", "64,16,1"])
     parser.add_argument("--once", action="store_true")
     args = parser.parse_args()
     device = torch.device("cuda")

@@ -46,29 +46,32 @@ def _launch_forward(
 
 
 class _FusedFunction(torch.autograd.Function):
-    """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]``;
-    ``non_finite [1]`` is set where ``x`` held NaN or inf."""
+    """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]`` and the
+    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` is set where ``x`` held NaN or inf."""
 
     @staticmethod
     def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, non_finite):
         constants = [tau, threshold, tau_r, refractory]
-        spikes, h, r_seq, flag = _launch_forward(spec, x, constants, v0.clone(), r0.clone(), v_reset, save=True)
+        v, r = v0.clone(), r0.clone()
+        spikes, h, r_seq, flag = _launch_forward(spec, x, constants, v, r, v_reset, save=True)
         non_finite.copy_(flag)
         ctx.save_for_backward(h, r_seq, *constants, r0)
         ctx.spec, ctx.v_reset = spec, v_reset
-        return spikes, h, r_seq
+        return spikes, h, r_seq, v, r
 
     @staticmethod
-    def backward(ctx: Any, g_spikes: Tensor, g_h: Tensor | None, g_r: Tensor | None):
+    def backward(ctx: Any, g_spikes: Tensor, g_h: Tensor | None, g_r: Tensor | None, g_v: Tensor | None,
+                 g_r_last: Tensor | None):  # fmt: skip
         h, r_seq, tau, threshold, tau_r, refractory, r0 = ctx.saved_tensors
         steps, n = h.shape
         has_g_h, has_g_r = g_h is not None, g_r is not None and g_r.numel() > 0
+        g_v, g_r_last = (torch.zeros_like(r0) if g is None else g.contiguous() for g in (g_v, g_r_last))
         g_x = torch.empty_like(g_spikes)
         g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
         launch(ctx.spec, "neuron_backward", n, h.device, [
             g_spikes.contiguous(), g_h.contiguous() if has_g_h else h, g_r.contiguous() if has_g_r else h,
-            h, r_seq if ctx.spec.refractory else h, tau, threshold, tau_r, refractory, r0, g_x, g_params,
-            steps, n, ctx.v_reset, np.int32(has_g_h), np.int32(has_g_r),
+            h, r_seq if ctx.spec.refractory else h, tau, threshold, tau_r, refractory, r0, g_v, g_r_last,
+            g_x, g_params, steps, n, ctx.v_reset, np.int32(has_g_h), np.int32(has_g_r),
         ])  # fmt: skip
         return (g_x, *g_params, None, None, None)
 
@@ -105,26 +108,20 @@ def run_fused(
         final = NeuronState(v.reshape(step_shape).to(x.dtype), r.reshape(step_shape).to(x.dtype))
         return MultiStepResult(spikes.reshape(x_seq.shape), final)
     non_finite = torch.zeros(1, dtype=torch.int32, device=x.device)
-    spikes, h, r_seq = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset, non_finite)
+    spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset, non_finite)
     if check_finite and non_finite.item():
         raise_non_finite()
-    s = spikes.to(acc)
-    per_neuron_p = NeuronParameters(*constants, hard_reset=p.hard_reset, v_reset=p.v_reset)
-    s_reset = s.detach() if detach_reset else s
-    if not refractory:
-        r_seq = torch.zeros_like(h[-1:] if not record else h)
-    if record:
-        v_seq = reset_potential(h, s_reset, per_neuron_p)
-        final = NeuronState(v_seq[-1], r_seq[-1])
-    else:
-        final = NeuronState(reset_potential(h[-1], s_reset[-1], per_neuron_p), r_seq[-1])
 
     def shaped(t: Tensor) -> Tensor:
         return t.reshape(*t.shape[:-1], *step_shape).to(x_seq.dtype)
 
-    final = NeuronState(shaped(final.v), shaped(final.r))
+    final = NeuronState(shaped(v_last), shaped(r_last))
     if not record:
         return MultiStepResult(shaped(spikes), final)
+    s = spikes.to(acc)
+    per_neuron_p = NeuronParameters(*constants, hard_reset=p.hard_reset, v_reset=p.v_reset)
+    v_seq = reset_potential(h, s.detach() if detach_reset else s, per_neuron_p)
+    r_seq = r_seq if refractory else torch.zeros_like(h)
     return MultiStepResult(shaped(spikes), final, shaped(v_seq), shaped(r_seq))
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from ...neurons.surrogate import Surrogate
 
-FORWARD_CHUNK = 64  # float32 steps of input in registers per thread, double-buffered
+FORWARD_CHUNK = 32  # float32 steps of input in registers per thread, double-buffered
 BACKWARD_CHUNK = 16  # the backward holds up to five streams per step; halved for float64
-BACKWARD_PREFETCH = True
+BACKWARD_PREFETCH = False  # measured no faster on the H100 (analysis/profile_fused.py)
 _C_TYPES = {"float16": "__half", "bfloat16": "__nv_bfloat16", "float32": "float", "float64": "double"}
 _TO_ACC = {"__half": "__half2float", "__nv_bfloat16": "__bfloat162float"}
 _FROM_FLOAT = {"__half": "__float2half_rn", "__nv_bfloat16": "__float2bfloat16_rn"}
@@ -209,12 +209,14 @@ extern "C" __global__ void neuron_backward(
     const acc_t* __restrict__ h_seq, const acc_t* __restrict__ r_seq,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
     const acc_t* __restrict__ refractory, const acc_t* __restrict__ r0,
+    const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
     io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n]: tau, threshold, tau_r, refractory, v0, r0
     const long long steps, const long long n, const acc_t v_reset, const int has_g_h, const int has_g_r) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
-  acc_t lam_h1 = 0, lam_r1 = 0, g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
+  acc_t lam_h1 = 0, lam_r1 = g_r_last[i], g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
+  const acc_t lam_v_last = g_v_last[i];
 #define LOAD(t) load_step(t, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, has_g_h, has_g_r)
 #if BACKWARD_PREFETCH
   Step next[BCHUNK];
@@ -245,7 +247,7 @@ extern "C" __global__ void neuron_backward(
 #else
         const acc_t v = s ? sub(q.h, u) : q.h, dv_ds = -u, dv_dh = (acc_t)1;
 #endif
-        const acc_t lam_v = a * lam_h1;
+        const acc_t lam_v = a * lam_h1 + (t == steps - 1 ? lam_v_last : (acc_t)0);
         const acc_t lam_r = q.gr + lam_r1;
         const acc_t lam_s = q.gs + RESET_GRAD * (dv_ds * lam_v + c * lam_r);
         const acc_t lam_z = surrogate_derivative(z) * lam_s;
