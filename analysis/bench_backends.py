@@ -57,19 +57,19 @@ def copy_bandwidth(device: torch.device) -> float:
     return 2 * src.numel() * 4 / (ms * 1e-3)
 
 
-def make_neuron(kind: str, backend: str) -> torch.nn.Module:
+def make_neuron(kind: str, backend: str, tau: float = 0.5) -> torch.nn.Module:
     if kind == "srr":
-        return SRRNeuron(tau=0.5, tau_r=0.8, u_th=1.0, v_th=0.5, backend=backend)
-    return ResetLIFNeuron(tau=0.5, v_threshold=1.0, reset="hard" if kind == "lif" else "soft", backend=backend)
+        return SRRNeuron(tau=tau, tau_r=0.8, u_th=1.0, v_th=0.5, backend=backend)
+    return ResetLIFNeuron(tau=tau, v_threshold=1.0, reset="hard" if kind == "lif" else "soft", backend=backend)
 
 
-def spikingjelly_lif(kind: str) -> torch.nn.Module | None:
+def spikingjelly_lif(kind: str, tau: float) -> torch.nn.Module | None:
     try:
         from spikingjelly.activation_based import neuron
     except ImportError:
         return None
     v_reset = 0.0 if kind == "lif" else None
-    return neuron.LIFNode(tau=2.0, decay_input=False, v_reset=v_reset, step_mode="m")
+    return neuron.LIFNode(tau=1 / (1 - tau), decay_input=False, v_reset=v_reset, step_mode="m")
 
 
 def measure(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, g: torch.Tensor, device, repeats):
@@ -88,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--neuron", choices=["srr", "lif", "lif_soft"], default="srr")
+    parser.add_argument("--tau", type=float, default=0.5, help="membrane decay per step")
     parser.add_argument("--steps", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--features", type=int, default=256)
@@ -103,7 +104,8 @@ def main() -> None:
     bandwidth = copy_bandwidth(device) if device.type == "cuda" else float("nan")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device: {name}; torch {torch.__version__}, CUDA {torch.version.cuda}; "
-          f"copy bandwidth {bandwidth / 1e12:.2f} TB/s; neuron {args.neuron}; B*D = {args.batch}*{args.features}; "
+          f"copy bandwidth {bandwidth / 1e12:.2f} TB/s; neuron {args.neuron}, tau {args.tau}; "
+          f"B*D = {args.batch}*{args.features}; "
           f"median of {args.repeats} runs")  # fmt: skip
     available = available_backends()
     rows = []
@@ -120,9 +122,9 @@ def main() -> None:
                 continue
             if backend == "torch" and steps > args.reference_max_steps:
                 continue
-            neuron = make_neuron(args.neuron, backend).to(device)
+            neuron = make_neuron(args.neuron, backend, args.tau).to(device)
             contenders[backend] = lambda xi, neuron=neuron: neuron(xi).spikes
-        sj = None if args.no_spikingjelly or args.neuron == "srr" else spikingjelly_lif(args.neuron)
+        sj = None if args.no_spikingjelly or args.neuron == "srr" else spikingjelly_lif(args.neuron, args.tau)
         if sj is not None:
             sj = sj.to(device)
 
@@ -146,7 +148,7 @@ def main() -> None:
             }  # fmt: skip
             if label == "pmbc":
                 with torch.no_grad():
-                    row.update(make_neuron(args.neuron, "pmbc").to(device)(x).stats)
+                    row.update(make_neuron(args.neuron, "pmbc", args.tau).to(device)(x).stats)
             rows.append(row)
             print("  " + ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("device", "neuron")), flush=True)
     if not rows:

@@ -106,13 +106,42 @@ def _spikingjelly_check(x: torch.Tensor) -> list[str]:
     ]
 
 
+def _train_sdn(args: argparse.Namespace) -> None:
+    from .backends.sdn import SDNTrainingConfig, train_sdn
+
+    config = SDNTrainingConfig(
+        tau=args.tau, steps=args.steps, sequences=args.sequences, test_sequences=args.test_sequences,
+        epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
+    )  # fmt: skip
+    _, metadata = train_sdn(config, args.out, resume=args.resume, device=args.device)
+    print(f"SDN for tau={args.tau} written to {args.out}; test agreement: {metadata['test']}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="spikessm", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("spikessm-report"), help="report folder")
+    commands = parser.add_subparsers(dest="command")
+    report = commands.add_parser("report", help="the main job (also what 'spikessm' alone runs)")
+    report.add_argument("--out", type=Path, default=Path("spikessm-report"), help="report folder")
+    sdn = commands.add_parser("sdn-train", help="train a surrogate dynamic network for the 'sdn' backend")
+    sdn.add_argument("--tau", type=float, default=0.125, help="decay of the hard-reset LIF to imitate")
+    sdn.add_argument("--steps", type=int, default=1024, help="sequence length T of the training data")
+    sdn.add_argument("--sequences", type=int, default=50_000, help="training + validation sequences")
+    sdn.add_argument("--test-sequences", type=int, default=2_000)
+    sdn.add_argument("--epochs", type=int, default=100)
+    sdn.add_argument("--batch", type=int, default=64)
+    sdn.add_argument("--lr", type=float, default=0.01)
+    sdn.add_argument("--seed", type=int, default=0)
+    sdn.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    sdn.add_argument("--out", type=Path, default=Path("sdn.pt"), help="weights file (a checkpoint goes beside it)")
+    sdn.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     args = parser.parse_args(argv)
-    summary = run_report(args.out)
+    if args.command == "sdn-train":
+        _train_sdn(args)
+        return
+    out = args.out if args.command == "report" else Path("spikessm-report")
+    summary = run_report(out)
     print(summary.read_text())
-    print(f"report written to {args.out.resolve()}/")
+    print(f"report written to {out.resolve()}/")
 
 
 if __name__ == "__main__":

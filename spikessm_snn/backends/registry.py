@@ -21,6 +21,7 @@ from .fused import cupy_missing, fused_unsupported, run_fused
 from .pmbc import pmbc_unsupported, run_pmbc
 from .reference import run_reference
 from .result import BackendUnavailableError, MultiStepResult
+from .sdn import run_sdn, sdn_unsupported
 
 Runner = Callable[..., MultiStepResult]
 
@@ -42,6 +43,7 @@ class Backend:
 BACKENDS: dict[str, Backend] = {
     "torch": Backend("torch", exact=True, run=run_reference),
     "pmbc": Backend("pmbc", exact=True, run=run_pmbc, unsupported=pmbc_unsupported),
+    "sdn": Backend("sdn", exact=False, run=run_sdn, unsupported=sdn_unsupported),
     "cupy": Backend(
         "cupy", exact=True, run=run_fused, installed=cupy_missing, unsupported=fused_unsupported, checks_finite=True
     ),
