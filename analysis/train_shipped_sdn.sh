@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-sdn-results}
 mkdir -p "$OUT"
-python3 -m spikessm_snn.cli sdn-train --tau 0.125 --steps 1024 --sequences 50000 --epochs 100 --batch 64 \
+python3 -m spikessm_snn.cli sdn-train --tau 0.125 --steps 1024 --sequences 50000 --epochs ${EPOCHS:-100} --batch 64 \
   --seed 0 --out "$OUT/sdn_tau0.125.pt" --resume 2>&1 | tr '\r' '\n' | grep -v "it/s" | tee "$OUT/sdn_train.log"
 python3 analysis/sdn_agreement.py --weights "$OUT/sdn_tau0.125.pt" --csv "$OUT/sdn_agreement.csv" \
   | tee "$OUT/sdn_agreement.md"
