@@ -120,3 +120,11 @@ def test_the_loader_refuses_tampered_and_mismatched_files(tmp_path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="not a loadable SDN weights file"):
         load_sdn(tmp_path / "junk.pt")
+
+
+@pytest.mark.gpu
+def test_the_sdn_backend_on_the_gpu_matches_the_cpu(randn) -> None:
+    x = randn(1024, 4, 16, dtype=torch.float32)
+    cpu = ResetLIFNeuron(tau=0.125, backend="sdn")(x)
+    gpu = ResetLIFNeuron(tau=0.125, backend="sdn").cuda()(x.cuda())
+    assert (gpu.spikes.cpu() == cpu.spikes).float().mean() > 0.9999  # conv kernels may round differently
