@@ -97,6 +97,25 @@ class SpikingNeuron(nn.Module):
         return f"reset={reset}, backend={self.backend!r}, detach_reset={self.detach_reset}"
 
 
+class BackendOfNeuron:
+    """``backend`` / ``supported_backends`` of a wrapped ``self.neuron`` (for the adapters)."""
+
+    neuron: SpikingNeuron
+
+    @property
+    def backend(self) -> str:
+        return self.neuron.backend
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        self.neuron.backend = name
+
+    @property
+    def supported_backends(self) -> tuple[str, ...]:
+        """Every multi-step backend; single steps always run the shared step equations."""
+        return self.neuron.supported_backends
+
+
 class SRRNeuron(SpikingNeuron):
     """SPikE-SSM's refractory neuron with soft reset (``srr-and-pmbc.md`` section 1).
 

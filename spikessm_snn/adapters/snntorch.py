@@ -27,12 +27,12 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without snntorch
     raise ImportError("spikessm_snn.adapters.snntorch needs snntorch; 'pip install snntorch==1.0.0'") from error
 
-from ..neuron_modules import ResetLIFNeuron, SpikingNeuron, SRRNeuron
+from ..neuron_modules import BackendOfNeuron, ResetLIFNeuron, SpikingNeuron, SRRNeuron
 from ..neurons.dynamics import NeuronState
 from ..neurons.surrogate import SpikeFunction
 
 
-class _SnnTorchNeuron(nn.Module):
+class _SnnTorchNeuron(BackendOfNeuron, nn.Module):
     """Shared state handling; subclasses name the states they return (``mem`` [, ``ref``])."""
 
     state_names: tuple[str, ...] = ("mem",)
@@ -41,18 +41,6 @@ class _SnnTorchNeuron(nn.Module):
         super().__init__()
         self.neuron, self.init_hidden, self.output = neuron, init_hidden, output
         self._state: NeuronState | None = None
-
-    @property
-    def backend(self) -> str:
-        return self.neuron.backend
-
-    @backend.setter
-    def backend(self, name: str) -> None:
-        self.neuron.backend = name
-
-    @property
-    def supported_backends(self) -> tuple[str, ...]:
-        return self.neuron.supported_backends
 
     def _take_state(self, given: tuple[Tensor | None, ...]) -> NeuronState | None:
         if all(g is None for g in given):

@@ -23,11 +23,11 @@ except ImportError as error:  # pragma: no cover - exercised only without spikin
         "'pip install --no-deps spikingjelly==2.0.0 loguru tqdm tensorboard' (see README)"
     ) from error
 
-from ..neuron_modules import ResetLIFNeuron, SpikingNeuron, SRRNeuron
+from ..neuron_modules import BackendOfNeuron, ResetLIFNeuron, SpikingNeuron, SRRNeuron
 from ..neurons.dynamics import NeuronState
 
 
-class SpikingNeuronNode(base.MemoryModule):
+class SpikingNeuronNode(BackendOfNeuron, base.MemoryModule):
     """A SpikingJelly node around one of our framework-free neurons (``self.neuron``)."""
 
     def __init__(self, neuron: SpikingNeuron, step_mode: str = "s", store_v_seq: bool = False) -> None:
@@ -37,19 +37,6 @@ class SpikingNeuronNode(base.MemoryModule):
         self.register_memory("r", 0.0)
         self.step_mode = step_mode
         self.store_v_seq = store_v_seq
-
-    @property
-    def backend(self) -> str:
-        return self.neuron.backend
-
-    @backend.setter
-    def backend(self, name: str) -> None:
-        self.neuron.backend = name
-
-    @property
-    def supported_backends(self) -> tuple[str, ...]:
-        """Every multi-step backend; single steps always run the shared step equations."""
-        return self.neuron.supported_backends
 
     def _carried_state(self) -> NeuronState | None:
         return None if isinstance(self.v, float) else NeuronState(self.v, self.r)
