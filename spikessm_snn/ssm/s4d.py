@@ -1,0 +1,69 @@
+"""Diagonal state space convolution (S4D), after the minimal S4D of the state-spaces/s4 repository.
+
+Per channel ``h`` (``H`` channels, ``N/2`` complex modes): ``A = -exp(log_A_real) + i A_imag``,
+step ``dt = exp(log_dt)``, zero-order hold ``dA = exp(dt A)``, ``dB = (exp(dt A) - 1) / A``; the
+kernel ``K[h, l] = 2 Re(sum_n C[h, n] dB[h, n] dA[h, n]^l)`` is applied as a causal FFT
+convolution of length ``2L``, plus the skip ``D * u``. Shapes ``u, y [B, H, L]``.
+
+Initialisation (``spikingssm-and-sdn.md``): ``log_dt ~ U[log 0.001, log 0.1]``,
+``log_A_real = log 0.5``, ``A_imag = pi n`` (S4D-Lin) or ``N/pi (N/(2n+1) - 1)`` (S4D-Inv),
+``C ~ CN(0, 1)``. The SSM parameters carry ``_optim = {"lr": ssm_lr, "weight_decay": 0}``, read by
+``training`` to give them their own learning rate (``min(lr, 0.001)`` in the papers).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class S4DKernel(nn.Module):
+    """The convolution kernel ``K [H, L]`` of ``H`` independent diagonal SSMs."""
+
+    def __init__(self, d_model: int, d_state: int = 64, init: str = "lin", dt_min: float = 0.001,
+                 dt_max: float = 0.1, ssm_lr: float | None = 0.001) -> None:  # fmt: skip
+        super().__init__()
+        if init not in ("lin", "inv"):
+            raise ValueError(f"init must be 'lin' (S4D-Lin) or 'inv' (S4D-Inv), got {init!r}")
+        if d_state < 2 or d_state % 2:
+            raise ValueError(f"d_state must be an even number >= 2, got {d_state}")
+        if not 0 < dt_min <= dt_max:
+            raise ValueError(f"need 0 < dt_min <= dt_max, got {dt_min}, {dt_max}")
+        modes = d_state // 2
+        n = torch.arange(modes, dtype=torch.float32).expand(d_model, modes)
+        imag = math.pi * n if init == "lin" else d_state / math.pi * (d_state / (2 * n + 1) - 1)
+        log_dt = torch.rand(d_model) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        self.C = nn.Parameter(torch.view_as_real(torch.randn(d_model, modes, dtype=torch.cfloat)))
+        for name, value in (("log_dt", log_dt), ("log_A_real", torch.full((d_model, modes), math.log(0.5))),
+                            ("A_imag", imag.clone())):  # fmt: skip
+            self.register_parameter(name, nn.Parameter(value))
+            getattr(self, name)._optim = {"weight_decay": 0.0, **({} if ssm_lr is None else {"lr": ssm_lr})}
+
+    def discrete(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(C, dt A, dB)`` each ``[H, N/2]`` complex: the zero-order-hold discretisation
+        (``dA = exp(dt A)``)."""
+        a = -torch.exp(self.log_A_real) + 1j * self.A_imag
+        dt_a = torch.exp(self.log_dt).unsqueeze(-1) * a
+        return torch.view_as_complex(self.C), dt_a, (torch.exp(dt_a) - 1.0) / a
+
+    def forward(self, length: int) -> Tensor:
+        c, dt_a, db = self.discrete()
+        powers = torch.exp(dt_a.unsqueeze(-1) * torch.arange(length, device=dt_a.device))  # dA^l, [H, N/2, L]
+        return 2 * torch.einsum("hn,hnl->hl", c * db, powers).real
+
+
+class S4DConv(nn.Module):
+    """``y = K * u + D u``, causal, ``u [B, H, L] -> y [B, H, L]``."""
+
+    def __init__(self, d_model: int, d_state: int = 64, **kernel_args: object) -> None:
+        super().__init__()
+        self.kernel = S4DKernel(d_model, d_state, **kernel_args)
+        self.D = nn.Parameter(torch.randn(d_model))
+
+    def forward(self, u: Tensor) -> Tensor:
+        length = u.shape[-1]
+        k_f = torch.fft.rfft(self.kernel(length), n=2 * length)
+        u_f = torch.fft.rfft(u, n=2 * length)
+        return torch.fft.irfft(u_f * k_f, n=2 * length)[..., :length] + u * self.D.unsqueeze(-1)

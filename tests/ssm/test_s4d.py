@@ -1,0 +1,38 @@
+"""The S4D convolution against the same SSM run as a recurrence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from spikessm_snn.ssm import S4DConv, S4DKernel
+
+
+@pytest.mark.parametrize("init", ["lin", "inv"])
+def test_fft_convolution_equals_the_recurrent_ssm(init, randn) -> None:
+    torch.manual_seed(0)
+    conv = S4DConv(5, d_state=8, init=init).double()
+    u = randn(3, 5, 70)
+    c, dt_a, db = conv.kernel.discrete()
+    da = torch.exp(dt_a)
+    state = torch.zeros(3, 5, 4, dtype=torch.complex128)
+    outputs = []
+    for t in range(u.shape[-1]):  # x_t = dA x_{t-1} + dB u_t;  y_t = 2 Re(C x_t) + D u_t
+        state = da * state + db * u[..., t, None]
+        outputs.append(2 * (c * state).sum(-1).real + conv.D * u[..., t])
+    assert torch.allclose(conv(u), torch.stack(outputs, dim=-1), atol=1e-9)
+
+
+def test_ssm_parameters_carry_their_own_learning_rate_and_no_weight_decay() -> None:
+    kernel = S4DKernel(4, 8, ssm_lr=0.001)
+    for name in ("log_dt", "log_A_real", "A_imag"):
+        assert getattr(kernel, name)._optim == {"weight_decay": 0.0, "lr": 0.001}
+    assert not hasattr(kernel.C, "_optim")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"init": "legs"}, "init must be"), ({"d_state": 7}, "even number"), ({"dt_min": 0.2, "dt_max": 0.1}, "dt_min"),
+])  # fmt: skip
+def test_bad_settings_raise(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        S4DKernel(4, **{"d_state": 8, **kwargs})
