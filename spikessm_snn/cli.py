@@ -1,9 +1,10 @@
 """The ``spikessm`` command. With no arguments: the main job, a report on the embedded default.
 
-The embedded default is a generated input (seeded noise around a slow sine), so nothing is
-downloaded. The report folder (default ``./spikessm-report/``) holds ``summary.md`` and
-``neuron_dynamics.png``: SRR and reset-LIF traces, spike counts, every backend available here
-checked against the exact reference, and SpikingJelly's LIF as an external check.
+The report folder (default ``./spikessm-report/``) holds ``summary.md`` and its figures: SRR and
+reset-LIF dynamics, a spike raster, our neurons beside SpikingJelly's LIF/PLIF/PSN and
+snnTorch's Leaky on one input (figure and table), f-I curves, every backend available here
+checked against the exact reference, and the per-layer spike rates of a small SPikE-SSM and
+SpikingSSM trained for a few seconds on the embedded sequential digits. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -11,14 +12,29 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from .backends.registry import BACKENDS, available_backends
+from .data import sequential_digits
+from .models import SequenceClassifier
 from .neuron_modules import ResetLIFNeuron, SpikingNeuron, SRRNeuron
-from .plots.dynamics import plot_neuron_dynamics
+from .plots import (
+    compare_neurons,
+    firing_rates,
+    plot_comparison,
+    plot_fi_curves,
+    plot_layer_rates,
+    plot_neuron_dynamics,
+    plot_raster,
+    save_figure,
+)  # fmt: skip
+from .ssm import spike_ssm_block, spiking_ssm_block
+from .training import train_classifier
+from .zoo import comparison_neurons
 
 
 def default_input(steps: int = 200, batch: int = 64, seed: int = 0) -> torch.Tensor:
@@ -28,82 +44,98 @@ def default_input(steps: int = 200, batch: int = 64, seed: int = 0) -> torch.Ten
     return 0.35 + 0.5 * torch.sin(2 * math.pi * t / 80) + 0.6 * torch.randn(steps, batch, generator=g)
 
 
-def _check_backends(neuron: SpikingNeuron, x: torch.Tensor) -> list[str]:
-    rows, reference = [], neuron(x, record=True)
+def _table(rows: list[dict[str, object]]) -> list[str]:
+    keys = list(rows[0])
+    return ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys),
+            *("| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows), ""]  # fmt: skip
+
+
+def _backend_rows(neuron: SpikingNeuron, x: torch.Tensor) -> list[dict[str, object]]:
+    rows, reference = [], neuron(x)
     for name, reason in available_backends().items():
+        row: dict[str, object] = {"backend": name, "kind": "exact" if BACKENDS[name].exact else "approximate"}
         if reason is not None:
-            rows.append(f"| {name} | not available here: {reason} | |")
+            rows.append({**row, "spikes equal to 'torch'": f"not available here: {reason}", "time": ""})
             continue
         neuron.backend = name
         start = time.perf_counter()
         try:
             result = neuron(x)
+            equal = f"{int((result.spikes == reference.spikes).sum())}/{reference.spikes.numel()}"
         except RuntimeError as error:  # a backend that cannot take this neuron says why
-            rows.append(f"| {name} | {error} | |")
-            continue
+            equal = str(error)
         finally:
             neuron.backend = "torch"
-        ms = 1e3 * (time.perf_counter() - start)
-        equal = int((result.spikes == reference.spikes).sum())
-        kind = "exact" if BACKENDS[name].exact else "approximate"
-        rows.append(f"| {name} ({kind}) | {equal}/{reference.spikes.numel()} spikes equal | {ms:.1f} ms |")
+        rows.append({**row, "spikes equal to 'torch'": equal, "time": f"{1e3 * (time.perf_counter() - start):.1f} ms"})
     return rows
 
 
-def run_report(out_dir: Path) -> Path:
+def _trained_spike_rates(seconds_per_model: float) -> tuple[dict[str, list[float]], list[dict[str, object]]]:
+    train, test = sequential_digits()
+    rates, rows = {}, []
+    for name, block in (("SPikE-SSM", spike_ssm_block), ("SpikingSSM", spiking_ssm_block)):
+        torch.manual_seed(0)
+        model = SequenceClassifier(1, 10, partial(block, d_state=16), d_model=32, layers=3, norm="batch")
+        start, history = time.perf_counter(), []
+        while time.perf_counter() - start < seconds_per_model:
+            history += train_classifier(model, train, test, epochs=1, seed=len(history), progress=False)
+        last = history[-1]
+        rates[name] = list(last["spike_rates"].values())
+        rows.append({"model": name, "epochs": len(history), "test accuracy": f"{last['test_accuracy']:.3f}",
+                     "mean spike rate": f"{sum(rates[name]) / len(rates[name]):.3f}",
+                     "seconds": f"{time.perf_counter() - start:.1f}"})  # fmt: skip
+    return rates, rows
+
+
+def run_report(out_dir: Path, train_seconds: float = 6.0) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     x = default_input()
-    neurons = {
-        "SRR (SPikE-SSM): tau=0.5, tau_r=0.5, U_th=1, v_th=1": (SRRNeuron(), 1.0),
-        "ResetLIF (SpikingSSMs): tau=0.125, v_th=1, hard reset": (ResetLIFNeuron(), 1.0),
-    }
-    lines = ["# spikessm report", "", f"Input: embedded default, T={x.shape[0]}, B={x.shape[1]} (seeded).", ""]
-    runs = {}
-    for label, (neuron, threshold) in tqdm(neurons.items(), desc="spikessm report", unit="neuron"):
-        result = neuron(x, record=True)
-        runs[label] = (result.__class__(*(None if v is None else _first(v) for v in result)), threshold)
-        rate = result.spikes.mean().item()
-        lines += [
-            f"## {label}",
-            "",
-            f"spike rate {rate:.3f} (spikes per neuron per step)",
-            "",
-            "| backend | agreement with 'torch' | time |",
-            "|---|---|---|",
-            *_check_backends(neuron, x),
-            "",
-        ]
-    lines += _spikingjelly_check(x)
-    fig = plot_neuron_dynamics(x[:, 0], runs)
-    fig.savefig(out_dir / "neuron_dynamics.png", dpi=120)
-    lines += ["![neuron dynamics](neuron_dynamics.png)", ""]
+    srr, lif = SRRNeuron(), ResetLIFNeuron()
+    lines = ["# spikessm report", "", f"Embedded default input: T = {x.shape[0]} steps, {x.shape[1]} neurons, "
+             "N(0.35, 0.6) noise on a slow sine.", ""]  # fmt: skip
+    stages = tqdm(total=6, desc="spikessm report", unit="stage")
+
+    shown = {"SRR (SPikE-SSM): tau=0.5, tau_r=0.5, U_th=1, v_th=1": srr,
+             "ResetLIF (SpikingSSMs): tau=0.125, threshold 1, hard reset": lif}  # fmt: skip
+    fig = plot_neuron_dynamics(shown, x[:, 0])
+    save_figure(fig, out_dir / "neuron_dynamics.png")
+    lines += ["## Neuron dynamics", "", "![neuron dynamics](neuron_dynamics.png)", ""]
+    stages.update()
+
+    save_figure(plot_raster(srr(x).spikes, title="SRR, 64 neurons on the default input"), out_dir / "raster.png")
+    lines += ["## Spike raster", "", "![raster](raster.png)", ""]
+    stages.update()
+
+    rows, spikes = compare_neurons(comparison_neurons(x.shape[0]), x[:, None, :])
+    save_figure(plot_comparison(spikes), out_dir / "neuron_comparison.png")
+    lines += ["## Our neurons beside SpikingJelly's and snnTorch's", "", "Same input; time is CPU wall clock.", "",
+              *_table(rows), "![comparison](neuron_comparison.png)", ""]  # fmt: skip
+    stages.update()
+
+    currents = torch.linspace(-0.5, 3.0, 71)
+    zoo = comparison_neurons(200)
+    curves = {name: (currents, firing_rates(run, currents)) for name, run in zoo.items() if "PSN" not in name}
+    save_figure(plot_fi_curves(curves), out_dir / "fi_curves.png")
+    lines += ["## f-I curves", "", "![f-I curves](fi_curves.png)", ""]
+    stages.update()
+
+    lines += ["## Backends", "", "SRR on the default input, each backend against the exact loop:", "",
+              *_table(_backend_rows(SRRNeuron(), x)), "ResetLIF (tau 0.125, hard reset):", "",
+              *_table(_backend_rows(ResetLIFNeuron(), x))]  # fmt: skip
+    stages.update()
+
+    rates, rows = _trained_spike_rates(train_seconds / 2)
+    save_figure(plot_layer_rates(rates, title="spike rate per layer after a few seconds on sequential digits"),
+                out_dir / "layer_spike_rates.png")  # fmt: skip
+    lines += ["## Per-layer spike rates of small trained models", "",
+              "3 blocks, d_model 32, d_state 16, BatchNorm, trained on the embedded sequential digits (64 pixels a "
+              "sequence) for a few seconds each.", "",
+              *_table(rows), "![layer spike rates](layer_spike_rates.png)", ""]  # fmt: skip
+    stages.update()
+    stages.close()
     summary = out_dir / "summary.md"
     summary.write_text("\n".join(lines))
     return summary
-
-
-def _first(value: object) -> object:
-    """Neuron 0 of a recorded ``[T, B]`` tensor (or of each tensor of a state)."""
-    if isinstance(value, torch.Tensor):
-        return value[:, 0] if value.dim() == 2 else value[0]
-    return type(value)(*(_first(v) for v in value))
-
-
-def _spikingjelly_check(x: torch.Tensor) -> list[str]:
-    try:
-        from spikingjelly.activation_based import neuron as sj_neuron
-    except ImportError:
-        return ["SpikingJelly is not installed: external check skipped.", ""]
-    theirs = sj_neuron.LIFNode(tau=1 / (1 - 0.125), decay_input=False, v_reset=0.0, step_mode="m")
-    ours = ResetLIFNeuron(tau=0.125)
-    equal = bool(torch.equal(theirs(x.double()), ours.double()(x.double()).spikes))
-    return [
-        "## External check",
-        "",
-        f"ResetLIF equals SpikingJelly's `LIFNode(tau=1/(1-0.125), decay_input=False, v_reset=0)` "
-        f"spike for spike on this input: **{equal}**.",
-        "",
-    ]
 
 
 def _train_sdn(args: argparse.Namespace) -> None:

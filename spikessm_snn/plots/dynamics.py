@@ -1,46 +1,49 @@
-"""Membrane potential and refractory trace of single neurons, with threshold and spikes."""
+"""Membrane potential and refractory trace of single neurons, with thresholds and spikes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from ..backends.result import MultiStepResult
+from ..neuron_modules import SpikingNeuron
+from .style import new_figure
 
 
-def plot_neuron_dynamics(x: Tensor, runs: Mapping[str, tuple[MultiStepResult, float]]) -> Figure:
-    """One column per neuron: input current, membrane (after reset) with the effective
-    threshold ``U_th + r``, and spike times. ``x [T]``; ``runs`` name -> (recorded result of
-    one neuron ``[T]``, its threshold)."""
-    t = range(1, x.shape[0] + 1)
-    fig, axes = plt.subplots(
-        3,
-        len(runs),
-        figsize=(5.5 * len(runs), 6.5),
-        sharex=True,
-        squeeze=False,
-        gridspec_kw={"height_ratios": [1, 2.2, 0.6]},
-    )
-    for col, (name, (result, threshold)) in enumerate(runs.items()):
-        ax_x, ax_v, ax_s = axes[:, col]
-        ax_x.plot(t, x.cpu(), color="0.4", lw=0.9)
-        ax_x.set_title(name)
+def plot_neuron_dynamics(neurons: Mapping[str, SpikingNeuron], x: Tensor) -> Figure:
+    """One column per neuron driven by the current ``x [T]``: the input; the charged potential
+    ``h[t] = tau v[t-1] + x[t]`` against the threshold ``U_th`` and the effective threshold
+    ``U_th + r[t-1]``, a marker at each spike; the refractory trace ``r``."""
+    steps = torch.arange(1, x.shape[0] + 1)
+    fig, axes = new_figure(4, len(neurons), 5.2 * len(neurons), 8.0, sharex=True,
+                           gridspec_kw={"height_ratios": [1, 2.4, 1, 0.5]})  # fmt: skip
+    for col, (name, neuron) in enumerate(neurons.items()):
+        with torch.no_grad():
+            result = neuron(x.reshape(-1, 1).float(), record=True)
+            p = neuron.parameters_for(x.reshape(-1, 1).float())
+        v, r, s = result.v_seq[:, 0], result.r_seq[:, 0], result.spikes[:, 0]
+        zero = torch.zeros(1)
+        h = p.tau.flatten()[0] * torch.cat([zero, v[:-1]]) + x
+        r_prev = torch.cat([zero, r[:-1]])
+        u_th = float(p.threshold.flatten()[0])
+        ax_x, ax_h, ax_r, ax_s = axes[:, col]
+        ax_x.plot(steps, x, color="0.35", lw=0.9)
+        ax_x.set_title(name, fontsize=10)
         ax_x.set_ylabel("input x[t]")
-        ax_v.plot(t, result.v_seq.cpu(), lw=1.0, label="membrane v (after reset)")
-        effective = threshold + result.r_seq.cpu()
-        ax_v.plot(t, effective, color="tab:red", lw=1.0, ls="--", label="threshold U_th + r (refractory)")
-        ax_v.set_ylabel("potential (a.u.)")
-        ax_v.legend(loc="upper right", fontsize=8)
-        spike_times = [i + 1 for i, s in enumerate(result.spikes.cpu().tolist()) if s > 0]
-        ax_s.eventplot(spike_times, colors="k", linelengths=0.8)
+        ax_h.plot(steps, h, lw=1.0, label="charged potential h[t]")
+        ax_h.axhline(u_th, color="0.5", lw=0.8, ls=":", label=f"threshold U_th = {u_th:g}")
+        ax_h.plot(steps, u_th + r_prev, color="tab:red", lw=1.0, ls="--", label="effective threshold U_th + r[t-1]")
+        fired = s > 0
+        ax_h.scatter(steps[fired], h[fired], s=14, color="black", zorder=3, label=f"spike ({int(fired.sum())})")
+        ax_h.set_ylabel("potential (a.u.)")
+        ax_h.legend(loc="upper right", fontsize=7)
+        ax_r.plot(steps, r, color="tab:purple", lw=1.0)
+        ax_r.set_ylabel("refractory r[t]")
+        ax_s.eventplot(steps[fired].tolist(), colors="k", linelengths=0.8)
         ax_s.set_yticks([])
         ax_s.set_ylabel("spikes")
-        ax_s.set_xlabel(f"time step t ({len(spike_times)} spikes)")
+        ax_s.set_xlabel("time step t")
     fig.tight_layout()
     return fig

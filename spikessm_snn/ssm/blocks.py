@@ -7,7 +7,8 @@
   threshold 1) on the input divided by ``exp(ln_vth)``, one learnable ``ln_vth`` per channel
   (init 0), so the block's GLU sees binary spikes: a linear map of spikes.
 - ``spike_ssm_block`` (SPikE-SSM, its Figure 3): the activation is the SRR neuron with its
-  threshold ``U_th`` and refractory magnitude ``v_th`` trainable per channel.
+  threshold ``U_th`` and refractory magnitude ``v_th`` trainable per channel (and optionally
+  its decays ``tau``, ``tau_r``, as in the paper's Figure 5 ablation).
 """
 
 from __future__ import annotations
@@ -64,8 +65,16 @@ def spiking_ssm_block(d_model: int, backend: str = "torch", tau: float = 0.125, 
     return SSMBlock(d_model, SpikingActivation(neuron, d_model, learn_input_scale=True), **kwargs)
 
 
-def spike_ssm_block(d_model: int, backend: str = "torch", tau: float = 0.5, tau_r: float = 0.5,
-                    **kwargs: object) -> SSMBlock:  # fmt: skip
-    neuron = SRRNeuron(tau=tau, tau_r=tau_r, u_th=1.0, v_th=1.0, shape=(d_model,), learn_u_th=True,
-                       learn_v_th=True, backend=backend)  # fmt: skip
+def spike_ssm_block(
+    d_model: int,
+    backend: str = "torch",
+    tau: float = 0.5,
+    tau_r: float = 0.5,
+    learn_thresholds: bool = True,
+    learn_decays: bool = False,
+    **kwargs: object,
+) -> SSMBlock:
+    neuron = SRRNeuron(tau=tau, tau_r=tau_r, u_th=1.0, v_th=1.0, shape=(d_model,), learn_u_th=learn_thresholds,
+                       learn_v_th=learn_thresholds, learn_tau=learn_decays, learn_tau_r=learn_decays,
+                       backend=backend)  # fmt: skip
     return SSMBlock(d_model, SpikingActivation(neuron, d_model), **kwargs)

@@ -1,0 +1,29 @@
+"""Our SRR neuron inside a SpikingJelly network: single- and multi-step, reset_net, a backend."""
+
+import torch
+from spikingjelly.activation_based import functional, layer, neuron
+
+from spikessm_snn import set_backend
+from spikessm_snn.adapters.spikingjelly import SRRNode
+from spikessm_snn.recorder import SpikeRecorder
+
+torch.manual_seed(0)
+net = torch.nn.Sequential(
+    layer.Linear(16, 64),
+    SRRNode(shape=(64,), learn_u_th=True, learn_v_th=True),
+    layer.Linear(64, 10),
+    neuron.LIFNode(),
+)
+x_seq = torch.randn(50, 8, 16) * 2  # [T, B, features]
+
+functional.set_step_mode(net, "m")  # the whole sequence at once
+set_backend(net, "pmbc")  # our exact parallel backend (SpikingJelly's own nodes keep theirs)
+with SpikeRecorder(net) as recorder:  # spike rate of every neuron layer, ours and SpikingJelly's
+    out_m = net(x_seq)
+functional.reset_net(net)
+
+functional.set_step_mode(net, "s")  # one step at a time gives the same spikes
+out_s = torch.stack([net(x_t) for x_t in x_seq])
+functional.reset_net(net)
+print("output spikes", tuple(out_m.shape), "| single == multi step:", torch.equal(out_m, out_s))
+print("spike rate per layer:", {name: round(rate, 3) for name, rate in recorder.rates().items()})
