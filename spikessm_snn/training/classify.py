@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
 from ..recorder import SpikeRecorder
@@ -26,13 +26,14 @@ def _param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict
 
 
 @torch.no_grad()
-def evaluate_classifier(model: nn.Module, data: TensorDataset, batch: int = 512) -> tuple[float, dict[str, float]]:
+def evaluate_classifier(model: nn.Module, data: Dataset, batch: int = 256,
+                        device: torch.device | str = "cpu") -> tuple[float, dict[str, float]]:  # fmt: skip
     """Accuracy and per-layer spike rates (from a ``SpikeRecorder``) on ``data``."""
     model.eval()
     correct = 0
     with SpikeRecorder(model) as recorder:
         for x, y in DataLoader(data, batch_size=batch):
-            correct += int((model(x).argmax(1) == y).sum())
+            correct += int((model(x.to(device)).argmax(1).cpu() == y).sum())
     model.train()
     return correct / len(data), recorder.rates()
 

@@ -1,0 +1,167 @@
+"""``spikessm train``: seeded training with atomic checkpoints, exact resume, and DDP via torchrun.
+
+One process (CPU or one GPU) or several (``torchrun --nproc_per_node N -m spikessm_snn.cli
+train ...``: PyTorch DDP, NCCL on GPUs, gloo on CPUs). Every process reads the same seeded
+permutation of the data each epoch and takes its share (``DistributedSampler``), so the global
+batch of step k is the same set for any number of processes; the per-process batch is
+``batch / world_size``. Dropout and shuffling are seeded by ``(seed, epoch)``, so a run resumed
+from its checkpoint continues exactly as the uninterrupted run would.
+
+Per epoch, rank 0 appends ``{"epoch", "loss", "test_accuracy", "spike_rates", "seconds"}`` to
+``<out>/metrics.jsonl`` and writes ``<out>/checkpoint.pt`` atomically (loaded with
+``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from ..models import SequenceClassifier
+from ..ssm import s4d_block, spike_ssm_block, spiking_ssm_block
+from .classify import _param_groups, evaluate_classifier
+
+BLOCKS = {"spike-ssm": spike_ssm_block, "spikingssm": spiking_ssm_block, "s4d": s4d_block}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str = "digits"
+    model: str = "spike-ssm"
+    backend: str = "torch"
+    d_model: int = 64
+    d_state: int = 16
+    layers: int = 4
+    norm: str = "batch"
+    prenorm: bool = False
+    dropout: float = 0.0
+    epochs: int = 10
+    batch: int = 64
+    lr: float = 0.01
+    weight_decay: float = 0.01
+    seed: int = 0
+    data_dir: str | None = None
+
+    def check(self, world_size: int) -> None:
+        if self.model not in BLOCKS:
+            raise ValueError(f"unknown model {self.model!r}; known: {sorted(BLOCKS)}")
+        if self.model == "s4d" and self.backend != "torch":
+            raise ValueError("the s4d baseline has no neuron: --backend applies to spiking models only")
+        for name in ("d_model", "d_state", "layers", "epochs", "batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch % world_size:
+            raise ValueError(f"batch {self.batch} must divide evenly over {world_size} processes")
+        if not (0 <= self.dropout < 1 and self.lr > 0 and self.weight_decay >= 0):
+            raise ValueError(f"need 0 <= dropout < 1, lr > 0, weight_decay >= 0: {self}")
+
+
+def build_model(config: TrainConfig, d_input: int, classes: int) -> SequenceClassifier:
+    kwargs: dict[str, Any] = {"d_state": config.d_state, "dropout": config.dropout}
+    if config.model != "s4d":
+        kwargs["backend"] = config.backend
+    return SequenceClassifier(d_input, classes, partial(BLOCKS[config.model], **kwargs), d_model=config.d_model,
+                              layers=config.layers, norm=config.norm, prenorm=config.prenorm,
+                              dropout=config.dropout)  # fmt: skip
+
+
+def _distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); starts the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return rank, world, torch.device("cuda", local)
+    return rank, world, torch.device("cpu")
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True) -> list[dict[str, Any]]:
+    """Train ``config`` writing to ``out``; return the metrics of every epoch (rank 0's view)."""
+    from ..data.tasks import load_task  # the data layer imports nothing of training
+
+    rank, world, device = _distributed()
+    config.check(world)
+    out.mkdir(parents=True, exist_ok=True)
+    train_set, test_set, d_input, classes = load_task(config.task, config.data_dir, config.seed)
+    torch.manual_seed(config.seed)
+    model = build_model(config, d_input, classes).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.lr, config.weight_decay))
+    checkpoint_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
+    start, history = 0, []
+    if resume and checkpoint_path.exists():
+        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        if saved["config"] != dataclasses.asdict(config):
+            raise ValueError(f"{checkpoint_path} was written for another configuration:\n{saved['config']}")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        start, history = saved["epoch"], saved["history"]
+    elif rank == 0 and metrics_path.exists():
+        metrics_path.unlink()
+    wrapped = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed,
+                                 drop_last=True)  # fmt: skip
+    loader = DataLoader(train_set, batch_size=config.batch // world, sampler=sampler, drop_last=True)
+    for epoch in range(start, config.epochs):
+        sampler.set_epoch(epoch)
+        torch.manual_seed(config.seed * 1000 + epoch)  # dropout of this epoch, the same after a resume
+        began, total, steps = time.perf_counter(), torch.zeros((), device=device), 0
+        bar = tqdm(loader, desc=f"{config.model} {config.task} epoch {epoch + 1}/{config.epochs}",
+                   disable=not progress or rank != 0, leave=False)  # fmt: skip
+        for x, y in bar:
+            loss = nn.functional.cross_entropy(wrapped(x.to(device)), y.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+            steps += 1
+        if world > 1:
+            dist.all_reduce(total)
+        accuracy, rates = evaluate_classifier(model, test_set, device=device)
+        record = {"epoch": epoch + 1, "loss": float(total) / (steps * world), "test_accuracy": accuracy,
+                  "spike_rates": rates, "seconds": round(time.perf_counter() - began, 2)}  # fmt: skip
+        history.append(record)
+        if rank == 0:
+            with metrics_path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            if progress:
+                print(json.dumps(record), flush=True)
+            _atomic_save({"config": dataclasses.asdict(config), "model": model.state_dict(),
+                          "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "history": history},
+                         checkpoint_path)  # fmt: skip
+    if world > 1:
+        dist.barrier()
+    return history
+
+
+def evaluate(checkpoint: Path, data_dir: str | None = None) -> dict[str, Any]:
+    """Test accuracy and per-layer spike rates of a saved checkpoint (``weights_only`` load)."""
+    from ..data.tasks import load_task
+
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    config = TrainConfig(**{**saved["config"], "data_dir": data_dir or saved["config"]["data_dir"]})
+    _, test_set, d_input, classes = load_task(config.task, config.data_dir, config.seed)
+    model = build_model(config, d_input, classes)
+    model.load_state_dict(saved["model"])
+    accuracy, rates = evaluate_classifier(model, test_set)
+    return {"epoch": saved["epoch"], "test_accuracy": accuracy, "spike_rates": rates}
