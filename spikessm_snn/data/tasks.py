@@ -7,6 +7,8 @@
   ``.gz``), read pixel by pixel (784 steps, 1 channel).
 - ``scifar``: the CIFAR-10 binary release in ``data_dir`` (``data_batch_1.bin`` ...
   ``test_batch.bin``), grayscale, 1024 steps.
+- ``wikitext`` (language modelling): ``wiki.{train,valid,test}.tokens`` of WikiText-103 in
+  ``data_dir``; windows of ``context`` tokens; ``d_input`` and ``classes`` are the vocabulary size.
 
 A missing file raises ``FileNotFoundError`` naming it and saying what to put there.
 """
@@ -22,8 +24,10 @@ from torch.utils.data import Dataset, TensorDataset
 
 from .digits import sequential_digits
 from .listops import VOCAB, ListOpsDataset
+from .wikitext import wikitext
 
-TASKS = ("digits", "listops", "smnist", "scifar")
+TASKS = ("digits", "listops", "smnist", "scifar", "wikitext")
+LANGUAGE_TASKS = ("wikitext",)
 
 
 def _need(data_dir: str | Path | None, task: str, names: list[str], hint: str) -> list[Path]:
@@ -67,7 +71,8 @@ def _cifar(data_dir: str | Path | None) -> tuple[Dataset, Dataset]:
     return read(paths[:5]), read(paths[5:])
 
 
-def load_task(task: str, data_dir: str | Path | None = None, seed: int = 0) -> tuple[Dataset, Dataset, int, int]:
+def load_task(task: str, data_dir: str | Path | None = None, seed: int = 0,
+              context: int = 512) -> tuple[Dataset, Dataset, int, int]:  # fmt: skip
     if task == "digits":
         train, test = sequential_digits(seed=seed)
         return train, test, 1, 10
@@ -79,4 +84,8 @@ def load_task(task: str, data_dir: str | Path | None = None, seed: int = 0) -> t
         return (*_mnist(data_dir), 1, 10)
     if task == "scifar":
         return (*_cifar(data_dir), 1, 10)
+    if task == "wikitext":
+        names = ["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"]
+        train, test, vocab = wikitext(_need(data_dir, task, names, "put the WikiText-103 token files there"), context)
+        return train, test, vocab, vocab
     raise ValueError(f"unknown task {task!r}; known: {TASKS}")

@@ -1,5 +1,6 @@
 """Models built from the SSM blocks."""
 
 from .classifier import SequenceClassifier
+from .language_model import CausalLanguageModel
 
-__all__ = ["SequenceClassifier"]
+__all__ = ["CausalLanguageModel", "SequenceClassifier"]

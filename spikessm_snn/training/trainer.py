@@ -7,7 +7,8 @@ batch of step k is the same set for any number of processes; the per-process bat
 ``batch / world_size``. Dropout and shuffling are seeded by ``(seed, epoch)``, so a run resumed
 from its checkpoint continues exactly as the uninterrupted run would.
 
-Per epoch, rank 0 appends ``{"epoch", "loss", "test_accuracy", "spike_rates", "seconds"}`` to
+Per epoch, rank 0 appends ``{"epoch", "loss", "test_accuracy" (or "test_perplexity" for language
+modelling), "spike_rates", "seconds"}`` to
 ``<out>/metrics.jsonl`` and writes ``<out>/checkpoint.pt`` atomically (loaded with
 ``weights_only=True``).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -26,10 +28,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from ..models import SequenceClassifier
+from ..data.tasks import LANGUAGE_TASKS, load_task
+from ..models import CausalLanguageModel, SequenceClassifier
+from ..recorder import SpikeRecorder
 from ..ssm import s4d_block, spike_ssm_block, spiking_ssm_block
 from .classify import _param_groups, evaluate_classifier
 
@@ -53,6 +57,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 0
     data_dir: str | None = None
+    context: int = 512  # language modelling: tokens per window
 
     def check(self, world_size: int) -> None:
         if self.model not in BLOCKS:
@@ -68,13 +73,36 @@ class TrainConfig:
             raise ValueError(f"need 0 <= dropout < 1, lr > 0, weight_decay >= 0: {self}")
 
 
-def build_model(config: TrainConfig, d_input: int, classes: int) -> SequenceClassifier:
+def build_model(config: TrainConfig, d_input: int, classes: int) -> nn.Module:
     kwargs: dict[str, Any] = {"d_state": config.d_state, "dropout": config.dropout}
     if config.model != "s4d":
         kwargs["backend"] = config.backend
-    return SequenceClassifier(d_input, classes, partial(BLOCKS[config.model], **kwargs), d_model=config.d_model,
-                              layers=config.layers, norm=config.norm, prenorm=config.prenorm,
-                              dropout=config.dropout)  # fmt: skip
+    block = partial(BLOCKS[config.model], **kwargs)
+    if config.task in LANGUAGE_TASKS:
+        return CausalLanguageModel(d_input, block, d_model=config.d_model, layers=config.layers,
+                                   dropout=config.dropout)  # fmt: skip
+    return SequenceClassifier(d_input, classes, block, d_model=config.d_model, layers=config.layers,
+                              norm=config.norm, prenorm=config.prenorm, dropout=config.dropout)  # fmt: skip
+
+
+def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of a class per sequence, or of the next token at every position."""
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, data: Dataset, task: str, device: torch.device) -> dict[str, Any]:
+    if task not in LANGUAGE_TASKS:
+        accuracy, rates = evaluate_classifier(model, data, device=device)
+        return {"test_accuracy": accuracy, "spike_rates": rates}
+    model.eval()
+    total, count = 0.0, 0
+    with SpikeRecorder(model) as recorder:
+        for x, y in DataLoader(data, batch_size=16):
+            total += float(_loss(model(x.to(device)), y.to(device))) * y.numel()
+            count += y.numel()
+    model.train()
+    return {"test_perplexity": math.exp(total / count), "spike_rates": recorder.rates()}
 
 
 def _distributed() -> tuple[int, int, torch.device]:
@@ -98,12 +126,10 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True) -> list[dict[str, Any]]:
     """Train ``config`` writing to ``out``; return the metrics of every epoch (rank 0's view)."""
-    from ..data.tasks import load_task  # the data layer imports nothing of training
-
     rank, world, device = _distributed()
     config.check(world)
     out.mkdir(parents=True, exist_ok=True)
-    train_set, test_set, d_input, classes = load_task(config.task, config.data_dir, config.seed)
+    train_set, test_set, d_input, classes = load_task(config.task, config.data_dir, config.seed, config.context)
     torch.manual_seed(config.seed)
     model = build_model(config, d_input, classes).to(device)
     optimizer = torch.optim.AdamW(_param_groups(model, config.lr, config.weight_decay))
@@ -129,7 +155,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
         bar = tqdm(loader, desc=f"{config.model} {config.task} epoch {epoch + 1}/{config.epochs}",
                    disable=not progress or rank != 0, leave=False)  # fmt: skip
         for x, y in bar:
-            loss = nn.functional.cross_entropy(wrapped(x.to(device)), y.to(device))
+            loss = _loss(wrapped(x.to(device)), y.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -137,9 +163,9 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
             steps += 1
         if world > 1:
             dist.all_reduce(total)
-        accuracy, rates = evaluate_classifier(model, test_set, device=device)
-        record = {"epoch": epoch + 1, "loss": float(total) / (steps * world), "test_accuracy": accuracy,
-                  "spike_rates": rates, "seconds": round(time.perf_counter() - began, 2)}  # fmt: skip
+        record = {"epoch": epoch + 1, "loss": float(total) / (steps * world),
+                  **_evaluate(model, test_set, config.task, device),
+                  "seconds": round(time.perf_counter() - began, 2)}  # fmt: skip
         history.append(record)
         if rank == 0:
             with metrics_path.open("a") as f:
@@ -156,12 +182,9 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
 
 def evaluate(checkpoint: Path, data_dir: str | None = None) -> dict[str, Any]:
     """Test accuracy and per-layer spike rates of a saved checkpoint (``weights_only`` load)."""
-    from ..data.tasks import load_task
-
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
     config = TrainConfig(**{**saved["config"], "data_dir": data_dir or saved["config"]["data_dir"]})
-    _, test_set, d_input, classes = load_task(config.task, config.data_dir, config.seed)
+    _, test_set, d_input, classes = load_task(config.task, config.data_dir, config.seed, config.context)
     model = build_model(config, d_input, classes)
     model.load_state_dict(saved["model"])
-    accuracy, rates = evaluate_classifier(model, test_set)
-    return {"epoch": saved["epoch"], "test_accuracy": accuracy, "spike_rates": rates}
+    return {"epoch": saved["epoch"], **_evaluate(model, test_set, config.task, torch.device("cpu"))}
