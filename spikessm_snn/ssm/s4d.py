@@ -7,8 +7,11 @@ convolution of length ``2L``, plus the skip ``D * u``. Shapes ``u, y [B, H, L]``
 
 Initialisation (``spikingssm-and-sdn.md``): ``log_dt ~ U[log 0.001, log 0.1]``,
 ``log_A_real = log 0.5``, ``A_imag = pi n`` (S4D-Lin) or ``N/pi (N/(2n+1) - 1)`` (S4D-Inv),
-``C ~ CN(0, 1)``. The SSM parameters carry ``_optim = {"lr": ssm_lr, "weight_decay": 0}``, read by
-``training`` to give them their own learning rate (``min(lr, 0.001)`` in the papers).
+``C ~ CN(0, 1)``; optionally a trainable input matrix ``B`` (init 1), and a bidirectional layer that
+adds an anti-causal kernel over the future inputs (``y[t] += sum_{s > t} K'[s - t - 1] u[s]``), as
+the published ListOps / sCIFAR settings use. The SSM parameters carry
+``_optim = {"lr": ssm_lr, "weight_decay": 0}``, read by ``training`` to give them their own
+learning rate (``min(lr, 0.001)`` in the papers).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ class S4DKernel(nn.Module):
     """The convolution kernel ``K [H, L]`` of ``H`` independent diagonal SSMs."""
 
     def __init__(self, d_model: int, d_state: int = 64, init: str = "lin", dt_min: float = 0.001,
-                 dt_max: float = 0.1, ssm_lr: float | None = 0.001) -> None:  # fmt: skip
+                 dt_max: float = 0.1, ssm_lr: float | None = 0.001, trainable_b: bool = False) -> None:  # fmt: skip
         super().__init__()
         if init not in ("lin", "inv"):
             raise ValueError(f"init must be 'lin' (S4D-Lin) or 'inv' (S4D-Inv), got {init!r}")
@@ -36,6 +39,10 @@ class S4DKernel(nn.Module):
         imag = math.pi * n if init == "lin" else d_state / math.pi * (d_state / (2 * n + 1) - 1)
         log_dt = torch.rand(d_model) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
         self.C = nn.Parameter(torch.view_as_real(torch.randn(d_model, modes, dtype=torch.cfloat)))
+        b = torch.view_as_real(torch.ones(d_model, modes, dtype=torch.cfloat))
+        self.B = nn.Parameter(b) if trainable_b else None
+        if not trainable_b:
+            self.register_buffer("B_fixed", b)
         for name, value in (("log_dt", log_dt), ("log_A_real", torch.full((d_model, modes), math.log(0.5))),
                             ("A_imag", imag.clone())):  # fmt: skip
             self.register_parameter(name, nn.Parameter(value))
@@ -43,10 +50,11 @@ class S4DKernel(nn.Module):
 
     def discrete(self) -> tuple[Tensor, Tensor, Tensor]:
         """``(C, dt A, dB)`` each ``[H, N/2]`` complex: the zero-order-hold discretisation
-        (``dA = exp(dt A)``)."""
+        (``dA = exp(dt A)``, ``dB = B (exp(dt A) - 1) / A``)."""
         a = -torch.exp(self.log_A_real) + 1j * self.A_imag
         dt_a = torch.exp(self.log_dt).unsqueeze(-1) * a
-        return torch.view_as_complex(self.C), dt_a, (torch.exp(dt_a) - 1.0) / a
+        b = torch.view_as_complex(self.B if self.B is not None else self.B_fixed)
+        return torch.view_as_complex(self.C), dt_a, b * (torch.exp(dt_a) - 1.0) / a
 
     def forward(self, length: int) -> Tensor:
         c, dt_a, db = self.discrete()
@@ -55,15 +63,20 @@ class S4DKernel(nn.Module):
 
 
 class S4DConv(nn.Module):
-    """``y = K * u + D u``, causal, ``u [B, H, L] -> y [B, H, L]``."""
+    """``y = K * u + D u``, causal (or bidirectional), ``u [B, H, L] -> y [B, H, L]``."""
 
-    def __init__(self, d_model: int, d_state: int = 64, **kernel_args: object) -> None:
+    def __init__(self, d_model: int, d_state: int = 64, bidirectional: bool = False, **kernel_args: object) -> None:
         super().__init__()
-        self.kernel = S4DKernel(d_model, d_state, **kernel_args)
+        self.bidirectional = bidirectional
+        self.kernel = S4DKernel(d_model * (2 if bidirectional else 1), d_state, **kernel_args)
         self.D = nn.Parameter(torch.randn(d_model))
 
     def forward(self, u: Tensor) -> Tensor:
         length = u.shape[-1]
-        k_f = torch.fft.rfft(self.kernel(length), n=2 * length)
+        k = self.kernel(length)
+        if self.bidirectional:  # the second half of the channels looks at the future, reversed
+            forward_k, backward_k = k.chunk(2)
+            k = nn.functional.pad(forward_k, (0, length)) + nn.functional.pad(backward_k.flip(-1), (length, 0))
+        k_f = torch.fft.rfft(k, n=2 * length)
         u_f = torch.fft.rfft(u, n=2 * length)
         return torch.fft.irfft(u_f * k_f, n=2 * length)[..., :length] + u * self.D.unsqueeze(-1)

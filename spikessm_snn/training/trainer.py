@@ -58,6 +58,8 @@ class TrainConfig:
     seed: int = 0
     data_dir: str | None = None
     context: int = 512  # language modelling: tokens per window
+    bidirectional: bool = False  # S4D over past and future (classification only)
+    trainable_b: bool = False
 
     def check(self, world_size: int) -> None:
         if self.model not in BLOCKS:
@@ -69,12 +71,15 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.batch % world_size:
             raise ValueError(f"batch {self.batch} must divide evenly over {world_size} processes")
+        if self.bidirectional and self.task in LANGUAGE_TASKS:
+            raise ValueError("a language model must be causal: --bidirectional is for classification")
         if not (0 <= self.dropout < 1 and self.lr > 0 and self.weight_decay >= 0):
             raise ValueError(f"need 0 <= dropout < 1, lr > 0, weight_decay >= 0: {self}")
 
 
 def build_model(config: TrainConfig, d_input: int, classes: int) -> nn.Module:
-    kwargs: dict[str, Any] = {"d_state": config.d_state, "dropout": config.dropout}
+    kwargs: dict[str, Any] = {"d_state": config.d_state, "dropout": config.dropout,
+                              "bidirectional": config.bidirectional, "trainable_b": config.trainable_b}  # fmt: skip
     if config.model != "s4d":
         kwargs["backend"] = config.backend
     block = partial(BLOCKS[config.model], **kwargs)

@@ -36,3 +36,18 @@ def test_ssm_parameters_carry_their_own_learning_rate_and_no_weight_decay() -> N
 def test_bad_settings_raise(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         S4DKernel(4, **{"d_state": 8, **kwargs})
+
+
+def test_bidirectional_adds_an_anticausal_kernel_over_the_future(randn) -> None:
+    torch.manual_seed(0)
+    conv = S4DConv(3, d_state=8, bidirectional=True, trainable_b=True).double()
+    u = randn(2, 3, 20)
+    k = conv.kernel(20)
+    forward_k, backward_k = k[:3], k[3:]
+    expected = u * conv.D[:, None]
+    for t in range(20):
+        past = sum(forward_k[:, j] * u[..., t - j] for j in range(t + 1))
+        future = sum(backward_k[:, s - t - 1] * u[..., s] for s in range(t + 1, 20))
+        expected[..., t] = expected[..., t] + past + future
+    assert torch.allclose(conv(u), expected, atol=1e-9)
+    assert conv.kernel.B is not None and conv.kernel.B.requires_grad
