@@ -60,8 +60,9 @@ def s4d_block(d_model: int, **kwargs: object) -> SSMBlock:
     return SSMBlock(d_model, nn.GELU(), **kwargs)
 
 
-def spiking_ssm_block(d_model: int, backend: str = "torch", tau: float = 0.125, **kwargs: object) -> SSMBlock:
-    neuron = ResetLIFNeuron(tau=tau, v_threshold=1.0, reset="hard", backend=backend)
+def spiking_ssm_block(d_model: int, backend: str = "torch", tau: float = 0.125, detach_reset: bool = False,
+                      **kwargs: object) -> SSMBlock:  # fmt: skip
+    neuron = ResetLIFNeuron(tau=tau, v_threshold=1.0, reset="hard", backend=backend, detach_reset=detach_reset)
     return SSMBlock(d_model, SpikingActivation(neuron, d_model, learn_input_scale=True), **kwargs)
 
 
@@ -72,9 +73,10 @@ def spike_ssm_block(
     tau_r: float = 0.5,
     learn_thresholds: bool = True,
     learn_decays: bool = False,
+    detach_reset: bool = False,
     **kwargs: object,
 ) -> SSMBlock:
     neuron = SRRNeuron(tau=tau, tau_r=tau_r, u_th=1.0, v_th=1.0, shape=(d_model,), learn_u_th=learn_thresholds,
                        learn_v_th=learn_thresholds, learn_tau=learn_decays, learn_tau_r=learn_decays,
-                       backend=backend)  # fmt: skip
+                       backend=backend, detach_reset=detach_reset)  # fmt: skip
     return SSMBlock(d_model, SpikingActivation(neuron, d_model), **kwargs)

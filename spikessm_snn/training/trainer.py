@@ -60,6 +60,7 @@ class TrainConfig:
     context: int = 512  # language modelling: tokens per window
     bidirectional: bool = False  # S4D over past and future (classification only)
     trainable_b: bool = False
+    detach_reset: bool = False  # no gradient through the reset (stabler BPTT over long sequences)
 
     def check(self, world_size: int) -> None:
         if self.model not in BLOCKS:
@@ -81,7 +82,7 @@ def build_model(config: TrainConfig, d_input: int, classes: int) -> nn.Module:
     kwargs: dict[str, Any] = {"d_state": config.d_state, "dropout": config.dropout,
                               "bidirectional": config.bidirectional, "trainable_b": config.trainable_b}  # fmt: skip
     if config.model != "s4d":
-        kwargs["backend"] = config.backend
+        kwargs.update(backend=config.backend, detach_reset=config.detach_reset)
     block = partial(BLOCKS[config.model], **kwargs)
     if config.task in LANGUAGE_TASKS:
         return CausalLanguageModel(d_input, block, d_model=config.d_model, layers=config.layers,
