@@ -183,6 +183,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
                          checkpoint_path)  # fmt: skip
     if world > 1:
         dist.barrier()
+        dist.destroy_process_group()
     return history
 
 
