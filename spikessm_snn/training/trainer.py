@@ -15,7 +15,6 @@ modelling), "spike_rates", "seconds"}`` to
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from ..checkpoints import load_training_state, save_training_state
 from ..data.tasks import LANGUAGE_TASKS, load_task
 from ..models import CausalLanguageModel, SequenceClassifier
 from ..recorder import SpikeRecorder
@@ -124,12 +124,6 @@ def _distributed() -> tuple[int, int, torch.device]:
     return rank, world, torch.device("cpu")
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True) -> list[dict[str, Any]]:
     """Train ``config`` writing to ``out``; return the metrics of every epoch (rank 0's view)."""
     rank, world, device = _distributed()
@@ -142,11 +136,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     checkpoint_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
     start, history = 0, []
     if resume and checkpoint_path.exists():
-        saved = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if saved["config"] != dataclasses.asdict(config):
-            raise ValueError(f"{checkpoint_path} was written for another configuration:\n{saved['config']}")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
+        saved = load_training_state(checkpoint_path, config, model, optimizer, device)
         start, history = saved["epoch"], saved["history"]
     elif rank == 0 and metrics_path.exists():
         metrics_path.unlink()
@@ -178,9 +168,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
                 f.write(json.dumps(record) + "\n")
             if progress:
                 print(json.dumps(record), flush=True)
-            _atomic_save({"config": dataclasses.asdict(config), "model": model.state_dict(),
-                          "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "history": history},
-                         checkpoint_path)  # fmt: skip
+            save_training_state(checkpoint_path, config, model, optimizer, epoch + 1, history)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

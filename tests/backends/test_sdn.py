@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spikessm_snn import BackendUnavailableError, ResetLIFNeuron
+from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, checkpoints
 from spikessm_snn.backends.sdn import (
     SHIPPED,
     SDNTrainingConfig,
@@ -14,7 +14,6 @@ from spikessm_snn.backends.sdn import (
     save_sdn,
     sdn_agreement,
     train_sdn,
-    training,
 )  # fmt: skip
 from spikessm_snn.backends.sdn.training import sample_inputs
 
@@ -78,17 +77,17 @@ def test_a_tiny_sdn_trains_on_cpu_and_its_loss_falls(tmp_path) -> None:
 
 def test_an_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch) -> None:
     straight, _ = train_sdn(TINY, tmp_path / "a.pt", progress=False)
-    real_save = training._atomic_save
+    real_save = checkpoints.atomic_save
 
     def save_then_stop(obj, path):  # the process dies right after the checkpoint of epoch 2
         real_save(obj, path)
         if isinstance(obj, dict) and obj.get("epoch") == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "_atomic_save", save_then_stop)
+    monkeypatch.setattr(checkpoints, "atomic_save", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
         train_sdn(TINY, tmp_path / "b.pt", progress=False)
-    monkeypatch.setattr(training, "_atomic_save", real_save)
+    monkeypatch.setattr(checkpoints, "atomic_save", real_save)
     resumed, metadata = train_sdn(TINY, tmp_path / "b.pt", resume=True, progress=False)
     assert [h["epoch"] for h in metadata["history"]] == [1, 2, 3]
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):

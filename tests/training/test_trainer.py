@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from spikessm_snn.training import trainer
+from spikessm_snn import checkpoints
 from spikessm_snn.training.trainer import TrainConfig, evaluate, train
 
 SMALL = TrainConfig(task="digits", d_model=16, d_state=8, layers=2, epochs=3, norm="layer", dropout=0.1)
@@ -24,17 +24,17 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 def test_an_interrupted_run_resumes_to_the_same_weights_and_metrics(tmp_path, monkeypatch) -> None:
     straight = train(SMALL, tmp_path / "a", progress=False)
-    real_save = trainer._atomic_save
+    real_save = checkpoints.atomic_save
 
     def save_then_die(obj, path):
         real_save(obj, path)
         if obj["epoch"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer, "_atomic_save", save_then_die)
+    monkeypatch.setattr(checkpoints, "atomic_save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(SMALL, tmp_path / "b", progress=False)
-    monkeypatch.setattr(trainer, "_atomic_save", real_save)
+    monkeypatch.setattr(checkpoints, "atomic_save", real_save)
     resumed = train(SMALL, tmp_path / "b", resume=True, progress=False)
     for name, value in _weights(tmp_path / "a").items():
         assert torch.equal(value, _weights(tmp_path / "b")[name]), name

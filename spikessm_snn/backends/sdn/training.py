@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from ...checkpoints import atomic_save, load_training_state, save_training_state
 from ...neurons.dynamics import NeuronParameters, zero_state
 from ...neurons.surrogate import surrogate
 from ..reference import run_reference
@@ -86,16 +86,9 @@ def _checksum(state_dict: dict[str, Tensor], metadata: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def save_sdn(model: SurrogateDynamicNetwork, metadata: dict[str, Any], path: Path) -> None:
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic_save({"format": FORMAT, "state_dict": state, "metadata": metadata,
+    atomic_save({"format": FORMAT, "state_dict": state, "metadata": metadata,
                   "checksum": _checksum(state, metadata)}, Path(path))  # fmt: skip
 
 
@@ -141,11 +134,7 @@ def train_sdn(
     shuffle = torch.Generator().manual_seed(config.seed + 1)
     start, history = 0, []
     if resume and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location=device, weights_only=True)
-        if saved["config"] != dataclasses.asdict(config):
-            raise ValueError(f"{checkpoint} was written for another configuration: {saved['config']}")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
+        saved = load_training_state(checkpoint, config, model, optimizer, device)
         schedule.load_state_dict(saved["schedule"])
         shuffle.set_state(saved["shuffle"])
         start, history = saved["epoch"], saved["history"]
@@ -170,9 +159,8 @@ def train_sdn(
         history.append({"epoch": epoch + 1, "train_loss": loss.item(), "val_loss": val})
         if progress:
             print(f"SDN epoch {epoch + 1}/{config.epochs}: train {loss.item():.3e}, validation {val:.3e}", flush=True)
-        _atomic_save({"config": dataclasses.asdict(config), "model": model.state_dict(),
-                      "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                      "shuffle": shuffle.get_state(), "epoch": epoch + 1, "history": history}, checkpoint)  # fmt: skip
+        save_training_state(checkpoint, config, model, optimizer, epoch + 1, history,
+                            schedule=schedule.state_dict(), shuffle=shuffle.get_state())  # fmt: skip
     test_x = sample_inputs(config.test_sequences, config.steps, config.seed + 10_000).to(device)
     metadata = {
         "tau": config.tau, "v_threshold": 1.0, "v_reset": 0.0, "reset": "hard", "train_steps": config.steps,
