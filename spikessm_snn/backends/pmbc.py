@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from ..neurons.dynamics import NeuronParameters, NeuronState
+from ..neurons.dynamics import NeuronParameters, NeuronState, charge, firing_margin, previous
 from ..neurons.surrogate import SpikeFunction, Surrogate
 from .fused import cupy_missing, run_fused
 from .reference import run_reference
@@ -60,11 +60,6 @@ def _unit_roundoff(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).eps / 2
 
 
-def _previous(seq: Tensor, first: Tensor) -> Tensor:
-    """``seq`` shifted one step later in time, with ``first`` at ``t = 0``."""
-    return torch.cat([first.unsqueeze(0), seq[:-1]])
-
-
 def _paired_scan(decays: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor], y0: tuple[Tensor, Tensor]):
     """Two ``decay_scan``s side by side in one call (fewer, larger kernels)."""
     n = b[0].shape[1]
@@ -72,11 +67,15 @@ def _paired_scan(decays: tuple[Tensor, Tensor], b: tuple[Tensor, Tensor], y0: tu
     return y[:, :n], y[:, n:]
 
 
+def _margins(x: Tensor, v: Tensor, r: Tensor, n: _PerNeuron, v0: Tensor, r0: Tensor) -> Tensor:
+    """The firing margin of every step ``[T, N]`` given the states ``v``, ``r`` after each step."""
+    return firing_margin(charge(x, previous(v, v0), n.tau), n.threshold, previous(r, r0))
+
+
 def _trajectory(x: Tensor, sigma: Tensor, n: _PerNeuron, v0: Tensor, r0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Margins, ``v`` and ``r`` ``[T, N]`` when the spikes are ``sigma`` (soft reset)."""
     v, r = _paired_scan((n.tau, n.tau_r), (x - n.threshold * sigma, n.refractory * sigma), (v0, r0))
-    margin = n.tau * _previous(v, v0) + x - n.threshold - _previous(r, r0)
-    return margin, v, r
+    return _margins(x, v, r, n, v0, r0), v, r
 
 
 def _rounding_guard(x: Tensor, n: _PerNeuron, v0: Tensor, r0: Tensor, input_dtype: torch.dtype) -> Tensor:
@@ -92,8 +91,8 @@ def _rounding_guard(x: Tensor, n: _PerNeuron, v0: Tensor, r0: Tensor, input_dtyp
     magnitude_v, magnitude_r = _paired_scan(decays, (x.abs() + n.threshold, n.refractory.expand_as(x)),
                                             (v0.abs(), r0.abs()))  # fmt: skip
     drift_v, drift_r = _paired_scan(decays, (magnitude_v, magnitude_r), (zeros, zeros))
-    shape = 3 * n.tau * _previous(drift_v, zeros) + 2 * _previous(drift_r, zeros) + 3 * magnitude_v
-    shape = shape + 2 * n.threshold + _previous(magnitude_r, r0.abs())
+    shape = 3 * n.tau * previous(drift_v, zeros) + 2 * previous(drift_r, zeros) + 3 * magnitude_v
+    shape = shape + 2 * n.threshold + previous(magnitude_r, r0.abs())
     rounding = _unit_roundoff(input_dtype) + 64 * _unit_roundoff(torch.float64)
     return _GUARD_SAFETY * rounding * shape
 
@@ -178,7 +177,7 @@ class _PMBCFunction(torch.autograd.Function):
             s_exact, v_exact, r_exact = _settle(x, v0, r0, n, index, surrogate)
             spikes[:, index], v[:, index], r[:, index] = s_exact.to(wide), v_exact.to(wide), r_exact.to(wide)
         stats.update(iterations=iterations, settled=int(index.numel()), neurons=x.shape[1])
-        margin = n.tau * _previous(v, v0_64) + x64 - n.threshold - _previous(r, r0_64)
+        margin = _margins(x64, v, r, n, v0_64, r0_64)
         out = spikes.to(x.dtype), v.to(x.dtype), r.to(x.dtype)
         ctx.save_for_backward(out[0], v, r, margin, v0_64, r0_64, *n)
         ctx.surrogate, ctx.detach_reset, ctx.dtype = surrogate, detach_reset, x.dtype
@@ -208,9 +207,9 @@ class _PMBCFunction(torch.autograd.Function):
         lam_h = lam_v + lam_z
         grads = (
             lam_h,
-            (lam_h * _previous(v, v0)).sum(0),
+            (lam_h * previous(v, v0)).sum(0),
             (-lam_z - spikes * lam_v).sum(0),
-            (lam_r * _previous(r, r0)).sum(0),
+            (lam_r * previous(r, r0)).sum(0),
             (lam_r * spikes).sum(0),
             tau * lam_h[0],
             tau_r * lam_r[0] - lam_z[0],

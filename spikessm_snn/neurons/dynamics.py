@@ -47,6 +47,21 @@ def zero_state(like: Tensor) -> NeuronState:
     return NeuronState(torch.zeros_like(like), torch.zeros_like(like))
 
 
+def charge(x: Tensor, v_prev: Tensor, tau: Tensor) -> Tensor:
+    """The charged potential ``h = tau v[t-1] + x[t]``."""
+    return tau * v_prev + x
+
+
+def firing_margin(h: Tensor, threshold: Tensor, r_prev: Tensor) -> Tensor:
+    """``z = h - threshold - r[t-1]``; the neuron fires where ``z >= 0``."""
+    return h - threshold - r_prev
+
+
+def previous(seq: Tensor, first: Tensor) -> Tensor:
+    """The state each step of ``seq [T, ...]`` starts from: ``seq`` one step later, ``first`` at t = 0."""
+    return torch.cat([first.unsqueeze(0), seq[:-1]])
+
+
 def reset_potential(h: Tensor, s: Tensor, p: NeuronParameters) -> Tensor:
     """The membrane after reset from the charged potential ``h`` and the spikes ``s``."""
     if p.hard_reset:
@@ -66,8 +81,8 @@ def neuron_step(
     ``detach_reset`` stops the gradient through the spikes that reset ``v`` and raise ``r``
     (SpikingJelly's ``detach_reset``); the gradient through the fired spike remains.
     """
-    h = p.tau * state.v + x
-    s = spike_fn(h - p.threshold - state.r)
+    h = charge(x, state.v, p.tau)
+    s = spike_fn(firing_margin(h, p.threshold, state.r))
     s_reset = s.detach() if detach_reset else s
     r = p.tau_r * state.r + p.refractory * s_reset
     return s, NeuronState(reset_potential(h, s_reset, p), r)

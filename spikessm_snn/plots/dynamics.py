@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from ..neuron_modules import SpikingNeuron
+from ..neurons.dynamics import charge, previous
 from .style import new_figure
 
 
@@ -24,9 +25,9 @@ def plot_neuron_dynamics(neurons: Mapping[str, SpikingNeuron], x: Tensor) -> Fig
             result = neuron(x.reshape(-1, 1).float(), record=True)
             p = neuron.parameters_for(x.reshape(-1, 1).float())
         v, r, s = result.v_seq[:, 0], result.r_seq[:, 0], result.spikes[:, 0]
-        zero = torch.zeros(1)
-        h = p.tau.flatten()[0] * torch.cat([zero, v[:-1]]) + x
-        r_prev = torch.cat([zero, r[:-1]])
+        zero = torch.zeros(())
+        h = charge(x, previous(v, zero), p.tau.flatten()[0])
+        r_prev = previous(r, zero)
         u_th = float(p.threshold.flatten()[0])
         ax_x, ax_h, ax_r, ax_s = axes[:, col]
         ax_x.plot(steps, x, color="0.35", lw=0.9)

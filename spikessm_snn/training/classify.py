@@ -6,8 +6,10 @@ weight decay, as in the papers. Each epoch logs loss, test accuracy and per-laye
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm import tqdm
 
@@ -23,6 +25,25 @@ def _param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict
             hp["lr"] = min(lr, hp["lr"])
             groups.append({"params": [p], **hp})
     return groups
+
+
+def train_epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    device: torch.device | str = "cpu",
+) -> tuple[Tensor, int]:
+    """One pass of AdamW steps; returns the summed loss (a tensor, not synced) and the step count."""
+    total, steps = torch.zeros((), device=device), 0
+    for x, y in batches:
+        loss = loss_fn(model(x.to(device)), y.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach()
+        steps += 1
+    return total, steps
 
 
 @torch.no_grad()
@@ -41,18 +62,16 @@ def evaluate_classifier(model: nn.Module, data: Dataset, batch: int = 256,
 def train_classifier(model: nn.Module, train: TensorDataset, test: TensorDataset, epochs: int = 1,
                      lr: float = 0.01, weight_decay: float = 0.01, batch: int = 64, seed: int = 0,
                      progress: bool = True) -> list[dict[str, object]]:  # fmt: skip
-    """Train in place; return one record per epoch: loss, test accuracy, spike rate per layer."""
+    """Train in place; return one record per epoch: mean loss, test accuracy, spike rate per layer."""
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(_param_groups(model, lr, weight_decay))
     order = torch.Generator().manual_seed(seed)
     history = []
     for epoch in range(epochs):
         loader = DataLoader(train, batch_size=batch, shuffle=True, generator=order)
-        for x, y in tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
-            loss = nn.functional.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        total, steps = train_epoch(model, bar, optimizer, nn.functional.cross_entropy)
         accuracy, rates = evaluate_classifier(model, test)
-        history.append({"epoch": epoch + 1, "loss": loss.item(), "test_accuracy": accuracy, "spike_rates": rates})
+        history.append({"epoch": epoch + 1, "loss": float(total) / steps, "test_accuracy": accuracy,
+                        "spike_rates": rates})  # fmt: skip
     return history

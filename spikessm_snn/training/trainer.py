@@ -35,7 +35,7 @@ from ..data.tasks import LANGUAGE_TASKS, load_task
 from ..models import CausalLanguageModel, SequenceClassifier
 from ..recorder import SpikeRecorder
 from ..ssm import s4d_block, spike_ssm_block, spiking_ssm_block
-from .classify import _param_groups, evaluate_classifier
+from .classify import _param_groups, evaluate_classifier, train_epoch
 
 BLOCKS = {"spike-ssm": spike_ssm_block, "spikingssm": spiking_ssm_block, "s4d": s4d_block}
 
@@ -147,16 +147,10 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     for epoch in range(start, config.epochs):
         sampler.set_epoch(epoch)
         torch.manual_seed(config.seed * 1000 + epoch)  # dropout of this epoch, the same after a resume
-        began, total, steps = time.perf_counter(), torch.zeros((), device=device), 0
+        began = time.perf_counter()
         bar = tqdm(loader, desc=f"{config.model} {config.task} epoch {epoch + 1}/{config.epochs}",
                    disable=not progress or rank != 0, leave=False)  # fmt: skip
-        for x, y in bar:
-            loss = _loss(wrapped(x.to(device)), y.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
-            steps += 1
+        total, steps = train_epoch(wrapped, bar, optimizer, _loss, device)
         if world > 1:
             dist.all_reduce(total)
         record = {"epoch": epoch + 1, "loss": float(total) / (steps * world),

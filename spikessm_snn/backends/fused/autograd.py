@@ -22,13 +22,6 @@ from ..result import MultiStepResult
 from .launch import cupy_missing, launch
 from .source import KernelSpec
 
-_DTYPE_NAMES = {
-    torch.float16: "float16",
-    torch.bfloat16: "bfloat16",
-    torch.float32: "float32",
-    torch.float64: "float64",
-}
-
 
 def _launch_forward(
     spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float, save: bool
@@ -98,7 +91,7 @@ def run_fused(
     v0, r0 = (s.to(acc).reshape(-1).contiguous() for s in state)
     # r stays 0 (its loads and stores are skipped) for ResetLIF, or SRR with v_th = 0 fixed
     refractory = p.refractory.requires_grad or bool((constants[3] != 0).any() or (r0 != 0).any())
-    spec = KernelSpec(_DTYPE_NAMES[x.dtype], spike_fn, p.hard_reset, refractory, detach_reset)
+    spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, refractory, detach_reset)
     inputs = (x_seq, p.tau, p.threshold, p.tau_r, p.refractory, state.v, state.r)
     if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
         v, r = v0.clone(), r0.clone()

@@ -24,7 +24,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ...checkpoints import atomic_save, load_training_state, save_training_state
-from ...neurons.dynamics import NeuronParameters, zero_state
+from ...neurons.dynamics import NeuronParameters, charge, previous, zero_state
 from ...neurons.surrogate import surrogate
 from ..reference import run_reference
 from .network import SurrogateDynamicNetwork
@@ -53,8 +53,8 @@ def lif_teacher(x: Tensor, tau: float) -> tuple[Tensor, Tensor]:
     p = NeuronParameters(constant(tau), constant(1.0), constant(0.0), constant(0.0), hard_reset=True, v_reset=0.0)
     with torch.no_grad():
         result = run_reference(x_seq, zero_state(x_seq[0]), p, surrogate("triangle"), record=True)
-    v_prev = torch.cat([torch.zeros_like(result.v_seq[:1]), result.v_seq[:-1]])
-    return (tau * v_prev).T.contiguous(), result.spikes.T.contiguous()
+    m = charge(torch.zeros_like(x_seq), previous(result.v_seq, torch.zeros_like(x_seq[0])), p.tau)  # h - x
+    return m.T.contiguous(), result.spikes.T.contiguous()
 
 
 def sample_inputs(sequences: int, steps: int, seed: int, mean: float = 0.0) -> Tensor:
