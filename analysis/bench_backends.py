@@ -4,7 +4,8 @@
 
 For each T: input ``[T, B, D]`` float32 (``B*D = 64*256`` by default) from N(0.3, 1) (never
 zeros); forward without gradients, and forward+backward of ``sum(spikes * g)`` with ``x``
-requiring grad. Time = median of ``--repeats`` runs after a warm-up, CUDA events on GPU,
+requiring grad. Time = median of ``--repeats`` runs (``--reference-repeats`` for the ``'torch'``
+loop) after a warm-up, CUDA events on GPU,
 ``perf_counter`` on CPU. The floor is the bytes a multi-step neuron must move over the
 measured device-to-device copy bandwidth: forward reads ``x`` and writes the spikes (2
 tensors); forward+backward also writes and reads back the saved potential ``h`` (and ``r`` for
@@ -95,6 +96,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["torch", "pmbc", "cupy"])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--reference-max-steps", type=int, default=4096, help="skip the 'torch' loop beyond this T")
+    parser.add_argument("--reference-repeats", type=int, default=3, help="runs of the (slow) 'torch' loop")
     parser.add_argument("--no-spikingjelly", action="store_true")
     parser.add_argument("--csv", type=Path, default=Path("bench_backends.csv"))
     args = parser.parse_args()
@@ -135,7 +137,7 @@ def main() -> None:
             contenders["spikingjelly LIFNode"] = run_sj
         for label, run in contenders.items():
             try:
-                fwd, fb = measure(run, x, g, device, args.repeats)
+                fwd, fb = measure(run, x, g, device, args.reference_repeats if label == "torch" else args.repeats)
             except torch.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 print(f"  T={steps} {label}: out of memory")
@@ -149,6 +151,10 @@ def main() -> None:
             if label == "pmbc":
                 with torch.no_grad():
                     row.update(make_neuron(args.neuron, "pmbc", args.tau).to(device)(x).stats)
+            loop = next((r for r in rows if r["T"] == steps and r["backend"] == "torch"), None)
+            if loop is not None:
+                row["forward_x_loop"] = round(loop["forward_ms"] / fwd, 1)
+                row["fwd_bwd_x_loop"] = round(loop["fwd_bwd_ms"] / fb, 1)
             rows.append(row)
             print("  " + ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("device", "neuron")), flush=True)
     if not rows:
@@ -158,8 +164,8 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    header = ["T", "backend", "forward_ms", "fwd_bwd_ms", "floor_forward_ms", "forward_x_floor", "fwd_bwd_x_floor",
-              "iterations", "settled"]  # fmt: skip
+    header = ["T", "backend", "forward_ms", "fwd_bwd_ms", "forward_x_loop", "fwd_bwd_x_loop", "forward_x_floor",
+              "fwd_bwd_x_floor", "iterations", "finish_steps", "settled"]  # fmt: skip
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(row.get(k, "")) for k in header) + " |")

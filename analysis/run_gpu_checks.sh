@@ -16,11 +16,10 @@ import torch, cupy, numpy
 print("GPU:", torch.cuda.get_device_name(0), "| torch", torch.__version__, "CUDA", torch.version.cuda,
       "| CuPy", cupy.__version__, "| numpy", numpy.__version__)
 PY
-timeout 420 python3 -m pytest -q -p no:cacheprovider "${@:-tests}" 2>&1 | tee "$OUT/tests.log" | tail -25
-bench() { timeout 300 python3 analysis/bench_backends.py "$@" 2>&1 | grep -v "Triton not available" | tee -a "$OUT/bench.log"; }
-bench --neuron srr --steps 1024 4096 --backends torch pmbc cupy --repeats 5 --csv "$OUT/bench_srr_wide.csv"
-bench --neuron srr --steps 16384 65536 --backends cupy --csv "$OUT/bench_srr_wide_long.csv"
-bench --neuron lif --tau 0.125 --steps 1024 4096 --backends torch pmbc cupy sdn --repeats 5 --csv "$OUT/bench_lif_wide.csv"
-bench --neuron lif --tau 0.125 --steps 16384 65536 --backends cupy sdn --csv "$OUT/bench_lif_wide_long.csv"
-bench --neuron srr --batch 1 --steps 4096 16384 65536 --backends torch pmbc cupy --repeats 3 \
+timeout 330 python3 -m pytest -q -p no:cacheprovider "${@:-tests}" 2>&1 | tee "$OUT/tests.log" | tail -25
+bench() { timeout 240 python3 analysis/bench_backends.py "$@" 2>&1 | grep -v "Triton not available" | tee -a "$OUT/bench.log"; }
+bench --neuron srr --steps 256 1024 4096 16384 --backends torch pmbc cupy --reference-max-steps 16384 \
+  --csv "$OUT/bench_srr_wide.csv"
+bench --neuron srr --steps 65536 --backends pmbc cupy --repeats 5 --csv "$OUT/bench_srr_wide_long.csv"
+bench --neuron srr --batch 1 --steps 4096 16384 65536 --backends torch pmbc cupy --repeats 5 \
   --reference-max-steps 16384 --csv "$OUT/bench_srr_narrow.csv"

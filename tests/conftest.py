@@ -1,12 +1,17 @@
-"""Shared fixtures: fresh random inputs (never zeros), seeded per test, and the GPU marker."""
+"""Shared fixtures: fresh random inputs (never zeros), seeded per test, and the GPU marker; without a GPU,
+Triton kernels run under Triton's interpreter."""
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Callable
 
 import pytest
 import torch
+
+if not torch.cuda.is_available():  # Triton kernels run under its interpreter on CPU: decided before it is imported
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture

@@ -1,9 +1,13 @@
 """Linear recurrences over time computed in parallel (no Python loop over ``T``).
 
-``decay_scan``: ``y[t] = a * y[t-1] + b[t]`` with a constant per-neuron decay ``a`` in
-[0, 1], by chunks: inside a chunk of ``L`` steps ``y = a^i * cumsum(a^-j * b_j)`` (``L`` is
-chosen so that ``a^-L`` cannot overflow), across chunks the same recurrence on the chunk ends,
-recursively. About five elementwise passes over ``b``.
+``linear_scan``: ``y[k] = exp(-rate[k]) * y[k-1] + b[k]`` with a decay exponent ``rate >= 0``
+per step (or one per column), by chunks: inside a chunk ``y = e^-L_k * cumsum(e^L_i * b_i)``
+with ``L`` the running sum of ``rate`` (chunks short enough that ``e^L`` cannot overflow),
+across chunks the same recurrence on the chunk ends, recursively. About five elementwise
+passes over ``b``. A per-step rate lets the steps be unevenly spaced in time: PMBC scans the
+undecided positions only, with ``rate = gap * (-log a)``.
+
+``decay_scan``: the constant decay ``a`` in [0, 1] per column, ``rate = -log a``.
 
 ``reverse_affine_scan``: ``y[t] = A[t] @ y[t+1] + c[t]`` for 2-vectors with per-step 2x2
 coefficients, by recursive doubling (``log2 T`` passes); the backward of the neurons.
@@ -16,35 +20,46 @@ import math
 import torch
 from torch import Tensor
 
-_MAX_EXPONENT = 600.0  # keep a^-i within a chunk below e^600 ~ 1e260 (float64)
+MAX_STEP_EXPONENT = 40.0  # a decay below e^-40 (4e-18) per step is raised to it
+_MAX_CHUNK_EXPONENT = 640.0  # e^640 ~ 1e278: the largest rescaling inside a chunk (float64)
 
 
 def decay_scan(a: Tensor, b: Tensor, y0: Tensor) -> Tensor:
-    """``y [T, N]`` with ``y[t] = a * y[t-1] + b[t]``, ``y[-1] = y0``; ``a``, ``y0`` ``[N]``.
+    """``y [T, N]`` with ``y[t] = a * y[t-1] + b[t]``, ``y[-1] = y0``; ``a``, ``y0`` ``[N]``."""
+    return linear_scan(-torch.log(a), b, y0)
 
-    Use float64: the in-chunk rescaling costs a few bits, which float64 can spare. Decays
-    below ``e^-600`` are raised to it (a change below ``1e-260 * |y|``).
+
+def linear_scan(rate: Tensor, b: Tensor, y0: Tensor) -> Tensor:
+    """``y [T, N]`` with ``y[k] = exp(-rate[k]) * y[k-1] + b[k]``, ``y[-1] = y0 [N]``.
+
+    ``rate`` is ``[T, N]`` (one per step) or ``[N]`` / ``[1, N]`` (one per column), ``>= 0``
+    (``inf`` allowed: no memory). Use float64: the in-chunk rescaling costs a few bits, which float64 can spare.
+    Rates above ``MAX_STEP_EXPONENT`` are lowered to it, a change below ``4e-18 * |y[k-1]|``.
     """
-    return _decay_scan(torch.log(a), b, y0)
-
-
-def _decay_scan(log_a: Tensor, b: Tensor, y0: Tensor) -> Tensor:
-    log_a = log_a.clamp(min=-_MAX_EXPONENT)
-    steps = b.shape[0]
-    steepest = float(-log_a.min()) if log_a.numel() else 0.0
-    chunk = int(min(64, max(2, _MAX_EXPONENT // max(steepest, 1e-12) + 1)))
+    rate = rate.clamp(max=MAX_STEP_EXPONENT)
+    if rate.dim() == b.dim() and rate.shape[0] == 1:
+        rate = rate[0]
+    steps, per_step = b.shape[0], rate.dim() == b.dim()
+    steepest = float(rate.max()) if rate.numel() else 0.0
+    chunk = int(min(64, max(2, _MAX_CHUNK_EXPONENT // max(steepest, 1e-12))))
     n_chunks = math.ceil(steps / chunk)
-    padded = torch.nn.functional.pad(b, (0, 0, 0, n_chunks * chunk - steps)) if n_chunks * chunk != steps else b
-    blocks = padded.view(n_chunks, chunk, *b.shape[1:])
-    i = torch.arange(chunk, dtype=b.dtype, device=b.device).view(chunk, *([1] * (b.dim() - 1)))
-    grow, shrink = torch.exp(-i * log_a), torch.exp(i * log_a)  # a^-i, a^i
-    local = shrink * torch.cumsum(blocks * grow, dim=1)  # sum_{j<=i} a^(i-j) b_j inside each chunk
+    padding = n_chunks * chunk - steps
+
+    def blocks(t: Tensor) -> Tensor:
+        return torch.nn.functional.pad(t, (0, 0, 0, padding)).view(n_chunks, chunk, *t.shape[1:])
+
+    if per_step:
+        exponent = torch.cumsum(blocks(rate), dim=1)  # L_k: decay from the step before the chunk to k
+    else:
+        exponent = torch.arange(1, chunk + 1, dtype=b.dtype, device=b.device).unsqueeze(-1) * rate
+    local = torch.exp(-exponent) * torch.cumsum(torch.exp(exponent) * blocks(b), dim=1)
     if n_chunks == 1:
         starts = y0.unsqueeze(0)
-    else:  # y at each chunk's end obeys the same recurrence with decay a^L
-        ends = _decay_scan(log_a * chunk, local[:, -1], y0)
+    else:  # y at each chunk's end obeys the same recurrence with the chunk's total rate
+        chunk_rate = exponent[:, -1] if per_step else chunk * rate
+        ends = linear_scan(chunk_rate, local[:, -1], y0)
         starts = torch.cat([y0.unsqueeze(0), ends[:-1]])
-    y = local + shrink * torch.exp(log_a) * starts.unsqueeze(1)  # + a^(i+1) y[start-1]
+    y = local + torch.exp(-exponent) * starts.unsqueeze(1)
     return y.reshape(n_chunks * chunk, *b.shape[1:])[:steps]
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
-from spikessm_snn.backends import pmbc
+from spikessm_snn.backends.pmbc import autograd, compression
 
 SETTINGS = {
     "srr": lambda **kw: SRRNeuron(tau=0.5, tau_r=0.8, u_th=1.0, v_th=0.5, **kw),
@@ -23,7 +23,7 @@ def _both(factory, x: torch.Tensor, seed_grad: torch.Tensor | None = None, **kwa
     """Run the reference and PMBC on the same input; return (reference, pmbc) results and grads."""
     out = []
     for backend in ("torch", "pmbc"):
-        neuron = factory(backend=backend, **kwargs).to(x.dtype)
+        neuron = factory(backend=backend, **kwargs).to(x.device, x.dtype)
         xi = x.clone().requires_grad_(seed_grad is not None)
         result = neuron(xi, record=True)
         grads = None
@@ -49,16 +49,33 @@ def _assert_grads_close(ours: dict, reference: dict) -> None:
         assert err < 1e-4, (name, err.item())
 
 
+POLICIES = {  # (MIN_PASSES, FINISH_ROWS)
+    "compression_only": (1, 0),
+    "compression_then_finish": (1, 8),
+    "default": (compression.MIN_PASSES, compression.FINISH_ROWS),
+    "finish_only": (0, 10**9),
+}
+
+
+@pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("setting", SETTINGS)
 @pytest.mark.parametrize("shape", [(1, 1), (64, 3, 5), (300, 2, 7), (1000, 16)])
-def test_spikes_equal_the_reference(setting, shape, dtype, randn) -> None:
+def test_spikes_equal_the_reference(setting, shape, dtype, policy, randn, monkeypatch) -> None:
+    """The paper's compression run to the end, compression then the sequential finish, and the
+    finish alone all give the reference's spikes."""
+    min_passes, finish_rows = POLICIES[policy]
+    monkeypatch.setattr(compression, "MIN_PASSES", min_passes)
+    monkeypatch.setattr(compression, "FINISH_ROWS", finish_rows)
     x = randn(*shape, dtype=dtype, scale=1.5, mean=0.2)
     (ref, _), (ours, _) = _both(SETTINGS[setting], x)
     assert torch.equal(ours.spikes, ref.spikes)
     _assert_potentials_close(ours.v_seq, ref.v_seq)
     _assert_potentials_close(ours.r_seq, ref.r_seq)
-    assert ours.stats["neurons"] == x[0].numel() and ours.stats["iterations"] >= 1
+    stats = ours.stats
+    assert stats["neurons"] == x[0].numel()
+    assert stats["iterations"] >= min_passes
+    assert stats["finish_steps"] <= finish_rows or stats["iterations"] == compression.MAX_ITERATIONS
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -90,18 +107,31 @@ def test_a_carried_state_continues_exactly(randn) -> None:
     assert torch.equal(torch.cat([first.spikes, second.spikes]), whole.spikes)
 
 
-def test_neurons_left_undecided_are_settled_exactly(randn, monkeypatch) -> None:
-    monkeypatch.setattr(pmbc, "MAX_ITERATIONS", 2)
+def test_what_the_iteration_cap_leaves_is_finished_exactly(randn, monkeypatch) -> None:
+    monkeypatch.setattr(compression, "MAX_ITERATIONS", 2)
+    monkeypatch.setattr(compression, "FINISH_ROWS", 0)
     x = randn(500, 64, dtype=torch.float32, scale=1.5)
     (ref, _), (ours, _) = _both(SETTINGS["srr_long_memory"], x)
-    assert ours.stats["iterations"] == 2 and ours.stats["settled"] > 0
+    assert ours.stats["iterations"] == 2 and ours.stats["finish_steps"] > 0
     assert torch.equal(ours.spikes, ref.spikes)
+
+
+def test_work_is_split_into_neuron_groups_exactly(randn, monkeypatch) -> None:
+    """A small group budget (memory bound at long T) splits the neurons: same spikes, gradients."""
+    x = randn(300, 4, 6, scale=1.5, mean=0.2)
+    g = randn(300, 4, 6)
+    (_, g_whole), _ = _both(SETTINGS["srr"], x, g, shape=(6,), **TRAINABLE)
+    monkeypatch.setattr(autograd, "GROUP_ELEMENTS", 300 * 5)  # 5 neurons a group: 5 groups, the last of 4
+    (ref, g_ref), (ours, g_ours) = _both(SETTINGS["srr"], x, g, shape=(6,), **TRAINABLE)
+    assert torch.equal(ours.spikes, ref.spikes)
+    _assert_grads_close(g_ours, g_ref)
+    _assert_grads_close(g_ours, g_whole)
 
 
 def test_margins_inside_the_rounding_band_are_settled(randn, monkeypatch) -> None:
     """With a guard band as wide as the margins themselves nothing is decided by bounds:
     every neuron goes to the exact loop, and the spikes are still the reference's."""
-    monkeypatch.setattr(pmbc, "_GUARD_SAFETY", 1e18)
+    monkeypatch.setattr(compression, "GUARD_SAFETY", 1e18)
     x = randn(100, 32, scale=1.5)
     (ref, _), (ours, _) = _both(SETTINGS["srr"], x)
     assert ours.stats["settled"] == 32
@@ -118,8 +148,8 @@ def test_hard_reset_is_settled_exactly_with_gradients(randn) -> None:
 
 def test_iterations_grow_with_the_membrane_memory(randn) -> None:
     x = randn(1024, 64, scale=1.0)
-    counts = [SRRNeuron(tau=tau, v_th=0.0, backend="pmbc").double()(x).stats["iterations"] for tau in (0.125, 0.8)]
-    assert counts[0] < counts[1]
+    counts = [SRRNeuron(tau=tau, v_th=0.0, backend="pmbc").double()(x).stats for tau in (0.125, 0.8)]
+    assert counts[0]["iterations"] < counts[1]["iterations"]
 
 
 def test_arbitrary_callables_are_refused(randn) -> None:
@@ -133,6 +163,19 @@ def test_arbitrary_callables_are_refused(randn) -> None:
 def test_long_sequences_up_to_4096_steps(setting, dtype, randn) -> None:
     x = randn(4096, 2, 16, dtype=dtype, scale=1.5, mean=0.2)
     (ref, g_ref), (ours, g_ours) = _both(SETTINGS[setting], x, randn(4096, 2, 16, dtype=dtype))
+    assert torch.equal(ours.spikes, ref.spikes)
+    _assert_potentials_close(ours.v_seq, ref.v_seq)
+    _assert_grads_close(g_ours, g_ref)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("setting", ["srr", "srr_long_memory", "lif_soft"])
+def test_on_the_gpu_spikes_and_gradients_equal_the_reference(setting, dtype, randn) -> None:
+    x = randn(2048, 8, 64, dtype=dtype, scale=1.5, mean=0.2).cuda()
+    kwargs = TRAINABLE if setting.startswith("srr") else {"learn_tau": True, "learn_threshold": True}
+    (ref, g_ref), (ours, g_ours) = _both(SETTINGS[setting], x, randn(2048, 8, 64, dtype=dtype).cuda(),
+                                         shape=(64,), **kwargs)  # fmt: skip
     assert torch.equal(ours.spikes, ref.spikes)
     _assert_potentials_close(ours.v_seq, ref.v_seq)
     _assert_grads_close(g_ours, g_ref)

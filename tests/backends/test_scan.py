@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spikessm_snn.backends.scan import decay_scan, reverse_affine_scan
+from spikessm_snn.backends.scan import decay_scan, linear_scan, reverse_affine_scan
 
 
 @pytest.mark.parametrize("steps", [1, 2, 63, 64, 65, 1000, 5000])
@@ -19,6 +19,22 @@ def test_decay_scan_equals_the_loop(steps, smallest_decay, randn) -> None:
         y = a * y + b[t]
         expected.append(y)
     assert torch.allclose(decay_scan(a, b, y0), torch.stack(expected), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 63, 64, 65, 1000, 5000])
+@pytest.mark.parametrize("decay", [0.0, 1e-30, 0.125, 0.5, 0.99, 1.0])
+def test_linear_scan_with_uneven_gaps_equals_the_loop(steps, decay, randn) -> None:
+    """Per-step rates ``gap * (-log a)`` (steps unevenly spaced in time, as PMBC's packed table)."""
+    gaps = torch.randint(1, 200, (steps, 5), generator=torch.Generator().manual_seed(steps)).double()
+    a = torch.full((5,), decay, dtype=torch.float64)
+    a[0] = 0.7
+    b, y0 = randn(steps, 5), randn(5)
+    expected, y = [], y0
+    for t in range(steps):
+        y = a ** gaps[t] * y + b[t]
+        expected.append(y)
+    got = linear_scan(gaps * -torch.log(a), b, y0)
+    assert torch.allclose(got, torch.stack(expected), rtol=1e-11, atol=1e-11)
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 17, 256, 1000])
