@@ -3,7 +3,7 @@
 Per channel ``h`` (``H`` channels, ``N/2`` complex modes): ``A = -exp(log_A_real) + i A_imag``,
 step ``dt = exp(log_dt)``, zero-order hold ``dA = exp(dt A)``, ``dB = (exp(dt A) - 1) / A``; the
 kernel ``K[h, l] = 2 Re(sum_n C[h, n] dB[h, n] dA[h, n]^l)`` is applied as a causal FFT
-convolution of length ``2L``, plus the skip ``D * u``. Shapes ``u, y [B, H, L]``.
+convolution (FFT size the power of two >= ``2L``), plus the skip ``D * u``. Shapes ``u, y [B, H, L]``.
 
 Initialisation (``spikingssm-and-sdn.md``): ``log_dt ~ U[log 0.001, log 0.1]``,
 ``log_A_real = log 0.5``, ``A_imag = pi n`` (S4D-Lin) or ``N/pi (N/(2n+1) - 1)`` (S4D-Inv),
@@ -73,10 +73,10 @@ class S4DConv(nn.Module):
 
     def forward(self, u: Tensor) -> Tensor:
         length = u.shape[-1]
+        n = 1 << (2 * length - 1).bit_length()  # FFT size: a power of two >= 2L, no circular wrap-around
         k = self.kernel(length)
-        if self.bidirectional:  # the second half of the channels looks at the future, reversed
+        if self.bidirectional:  # the second half of the channels looks at the future: negative lags at the end
             forward_k, backward_k = k.chunk(2)
-            k = nn.functional.pad(forward_k, (0, length)) + nn.functional.pad(backward_k.flip(-1), (length, 0))
-        k_f = torch.fft.rfft(k, n=2 * length)
-        u_f = torch.fft.rfft(u, n=2 * length)
-        return torch.fft.irfft(u_f * k_f, n=2 * length)[..., :length] + u * self.D.unsqueeze(-1)
+            k = nn.functional.pad(forward_k, (0, n - length)) + nn.functional.pad(backward_k.flip(-1), (n - length, 0))
+        y = torch.fft.irfft(torch.fft.rfft(u, n=n) * torch.fft.rfft(k, n=n), n=n)[..., :length]
+        return y + u * self.D.unsqueeze(-1)

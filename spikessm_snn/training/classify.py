@@ -33,13 +33,17 @@ def train_epoch(
     optimizer: torch.optim.Optimizer,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
     device: torch.device | str = "cpu",
+    before_step: Callable[[int], None] | None = None,
 ) -> tuple[Tensor, int]:
-    """One pass of AdamW steps; returns the summed loss (a tensor, not synced) and the step count."""
+    """One pass of AdamW steps; returns the summed loss (a tensor, not synced) and the step count.
+    ``before_step(i)`` runs before the ``i``-th optimizer step of the epoch (e.g. to set the lr)."""
     total, steps = torch.zeros((), device=device), 0
     for x, y in batches:
         loss = loss_fn(model(x.to(device)), y.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if before_step is not None:
+            before_step(steps)
         optimizer.step()
         total += loss.detach()
         steps += 1

@@ -61,6 +61,16 @@ class TrainConfig:
     bidirectional: bool = False  # S4D over past and future (classification only)
     trainable_b: bool = False
     detach_reset: bool = False  # no gradient through the reset (stabler BPTT over long sequences)
+    schedule: str = "constant"  # learning rate over the run: "constant" or "cosine" (to 0 at the last step)
+    warmup: int = 0  # optimizer steps of linear warm-up from 0
+    grad_clip: float = 0.0  # clip the gradient's global norm to this before each step (0: no clipping)
+
+    def lr_factor(self, step: int, total_steps: int) -> float:
+        """The learning rate of optimizer step ``step`` (from 0) as a fraction of ``lr``."""
+        warm = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
+        if self.schedule == "constant":
+            return warm
+        return warm * 0.5 * (1 + math.cos(math.pi * step / max(total_steps, 1)))
 
     def check(self, world_size: int) -> None:
         if self.model not in BLOCKS:
@@ -74,8 +84,16 @@ class TrainConfig:
             raise ValueError(f"batch {self.batch} must divide evenly over {world_size} processes")
         if self.bidirectional and self.task in LANGUAGE_TASKS:
             raise ValueError("a language model must be causal: --bidirectional is for classification")
-        if not (0 <= self.dropout < 1 and self.lr > 0 and self.weight_decay >= 0):
-            raise ValueError(f"need 0 <= dropout < 1, lr > 0, weight_decay >= 0: {self}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if not (
+            0 <= self.dropout < 1
+            and self.lr > 0
+            and self.weight_decay >= 0
+            and self.warmup >= 0
+            and self.grad_clip >= 0
+        ):
+            raise ValueError(f"need 0 <= dropout < 1, lr > 0 and weight_decay, warmup, grad_clip >= 0: {self}")
 
 
 def build_model(config: TrainConfig, d_input: int, classes: int) -> nn.Module:
@@ -113,12 +131,15 @@ def _evaluate(model: nn.Module, data: Dataset, task: str, device: torch.device) 
 
 def _distributed() -> tuple[int, int, torch.device]:
     """(rank, world size, device); starts the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and local >= torch.cuda.device_count():
+        raise RuntimeError(f"process {local} of this machine needs a GPU of its own, but {torch.cuda.device_count()} "
+                           "are visible: start at most that many processes a machine (torchrun --nproc_per_node), "
+                           "or run on CPUs with CUDA_VISIBLE_DEVICES=''")  # fmt: skip
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     rank = dist.get_rank() if world > 1 else 0
     if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         return rank, world, torch.device("cuda", local)
     return rank, world, torch.device("cpu")
@@ -133,6 +154,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     torch.manual_seed(config.seed)
     model = build_model(config, d_input, classes).to(device)
     optimizer = torch.optim.AdamW(_param_groups(model, config.lr, config.weight_decay))
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
     checkpoint_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
     start, history = 0, []
     if resume and checkpoint_path.exists():
@@ -144,13 +166,22 @@ def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool =
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed,
                                  drop_last=True)  # fmt: skip
     loader = DataLoader(train_set, batch_size=config.batch // world, sampler=sampler, drop_last=True)
+    total_steps = config.epochs * len(loader)
+
+    def before_step(epoch: int, step: int) -> None:  # the lr is a function of the global step: exact on resume
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        factor = config.lr_factor(epoch * len(loader) + step, total_steps)
+        for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+            group["lr"] = base * factor
+
     for epoch in range(start, config.epochs):
         sampler.set_epoch(epoch)
         torch.manual_seed(config.seed * 1000 + epoch)  # dropout of this epoch, the same after a resume
         began = time.perf_counter()
         bar = tqdm(loader, desc=f"{config.model} {config.task} epoch {epoch + 1}/{config.epochs}",
                    disable=not progress or rank != 0, leave=False)  # fmt: skip
-        total, steps = train_epoch(wrapped, bar, optimizer, _loss, device)
+        total, steps = train_epoch(wrapped, bar, optimizer, _loss, device, partial(before_step, epoch))
         if world > 1:
             dist.all_reduce(total)
         record = {"epoch": epoch + 1, "loss": float(total) / (steps * world),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -15,7 +16,8 @@ import torch
 from spikessm_snn import checkpoints
 from spikessm_snn.training.trainer import TrainConfig, evaluate, train
 
-SMALL = TrainConfig(task="digits", d_model=16, d_state=8, layers=2, epochs=3, norm="layer", dropout=0.1)
+SMALL = TrainConfig(task="digits", d_model=16, d_state=8, layers=2, epochs=3, norm="layer", dropout=0.1,
+                    schedule="cosine", warmup=5, grad_clip=1.0)  # fmt: skip
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -58,7 +60,7 @@ def test_two_processes_under_torchrun_follow_the_single_process_loss_curve(tmp_p
     torchrun = str(Path(sys.executable).parent / "torchrun")
     args = ["-m", "spikessm_snn.cli", "train", "--task", "digits", "--epochs", "2", "--d-model", "16",
             "--d-state", "8", "--layers", "2", "--norm", "layer"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # CPU processes (gloo), GPU or not
     for name, command in (("one", [sys.executable]), ("two", [torchrun, "--nproc_per_node", "2"])):
         done = subprocess.run([*command, *args, "--out", str(tmp_path / name)], capture_output=True, text=True,
                               env=env, timeout=240)  # fmt: skip
@@ -72,7 +74,26 @@ def test_two_processes_under_torchrun_follow_the_single_process_loss_curve(tmp_p
     ({"model": "transformer"}, "unknown model"), ({"layers": 0}, "layers must be >= 1"),
     ({"model": "s4d", "backend": "pmbc"}, "no neuron"), ({"dropout": 1.0}, "dropout"),
     ({"task": "imagenet"}, "unknown task"), ({"task": "listops"}, "reads its data from --data-dir"),
+    ({"schedule": "step"}, "schedule must be"), ({"warmup": -1}, "warmup"), ({"grad_clip": -1.0}, "grad_clip"),
 ])  # fmt: skip
 def test_bad_configurations_raise(changes, message, tmp_path) -> None:
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         train(TrainConfig(**{**SMALL.__dict__, **changes}), tmp_path, progress=False)
+
+
+def test_the_cosine_schedule_warms_up_then_decays_to_zero() -> None:
+    config = TrainConfig(schedule="cosine", warmup=10)
+    factors = [config.lr_factor(step, 100) for step in range(100)]
+    assert factors[0] == pytest.approx(0.1 * 0.5 * (1 + torch.cos(torch.tensor(0.0)).item()))
+    assert max(factors) == factors[9] > 0.97
+    assert all(a > b for a, b in itertools.pairwise(factors[9:])) and factors[-1] < 1e-3
+    assert [TrainConfig().lr_factor(step, 100) for step in (0, 50, 99)] == [1.0, 1.0, 1.0]
+
+
+def test_more_processes_than_gpus_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(RuntimeError, match="needs a GPU of its own, but 1 are visible"):
+        train(SMALL, tmp_path, progress=False)
