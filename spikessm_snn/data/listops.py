@@ -21,8 +21,8 @@ import statistics
 from pathlib import Path
 
 import torch
-from torch import Tensor
-from torch.utils.data import Dataset
+
+from .tokens import OneHotTokens, pad
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
 END = "]"
@@ -104,7 +104,7 @@ def tokenize(source: str) -> list[int]:
     return [TOKEN_ID[t] for t in tokens] + [TOKEN_ID["<end>"]]
 
 
-class ListOpsDataset(Dataset):
+class ListOpsDataset(OneHotTokens):
     """One split: token ids padded to the longest sequence; items are one-hot ``[L, V]``, label."""
 
     def __init__(self, path: Path) -> None:
@@ -112,14 +112,5 @@ class ListOpsDataset(Dataset):
             rows = list(csv.reader(f, delimiter="\t"))
         if not rows or rows[0] != ["Source", "Target"]:
             raise ValueError(f"{path} is not a ListOps file (header 'Source<TAB>Target')")
-        ids = [tokenize(source) for source, _ in rows[1:]]
-        self.tokens = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.uint8)
-        for i, seq in enumerate(ids):
-            self.tokens[i, : len(seq)] = torch.tensor(seq, dtype=torch.uint8)
-        self.labels = torch.tensor([int(target) for _, target in rows[1:]])
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        return torch.nn.functional.one_hot(self.tokens[i].long(), len(VOCAB)).float(), self.labels[i]
+        tokens = pad([tokenize(source) for source, _ in rows[1:]], torch.uint8)
+        super().__init__(tokens, torch.tensor([int(target) for _, target in rows[1:]]), len(VOCAB))

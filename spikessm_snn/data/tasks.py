@@ -7,6 +7,9 @@
   ``.gz``), read pixel by pixel (784 steps, 1 channel).
 - ``scifar``: the CIFAR-10 binary release in ``data_dir`` (``data_batch_1.bin`` ...
   ``test_batch.bin``), grayscale, 1024 steps.
+- ``lra-text``, ``lra-retrieval``, ``pathfinder`` (also Path-X: ``pathfinder128``): LRA's byte-level
+  IMDB, its ACL Anthology pairs (two documents an item, for a two-tower classifier) and its
+  Pathfinder images, from the user's copies (``lra.py`` says which folder to give).
 - ``wikitext`` (language modelling): ``wiki.{train,valid,test}.tokens`` of WikiText-103 in
   ``data_dir``; windows of ``context`` tokens; ``d_input`` and ``classes`` are the vocabulary size.
 
@@ -24,10 +27,12 @@ from torch.utils.data import Dataset, TensorDataset
 
 from .digits import sequential_digits
 from .listops import VOCAB, ListOpsDataset
+from .lra import BYTE_VOCAB, aan_retrieval, imdb_text, pathfinder
 from .wikitext import wikitext
 
-TASKS = ("digits", "listops", "smnist", "scifar", "wikitext")
+TASKS = ("digits", "listops", "smnist", "scifar", "lra-text", "lra-retrieval", "pathfinder", "wikitext")
 LANGUAGE_TASKS = ("wikitext",)
+PAIR_TASKS = ("lra-retrieval",)  # items are two sequences, classified by a two-tower model
 
 
 def _need(data_dir: str | Path | None, task: str, names: list[str], hint: str) -> list[Path]:
@@ -84,6 +89,14 @@ def load_task(task: str, data_dir: str | Path | None = None, seed: int = 0,
         return (*_mnist(data_dir), 1, 10)
     if task == "scifar":
         return (*_cifar(data_dir), 1, 10)
+    if task in ("lra-text", "lra-retrieval", "pathfinder") and data_dir is None:
+        raise FileNotFoundError(f"task {task!r} reads its data from --data-dir (see spikessm_snn/data/lra.py)")
+    if task == "lra-text":
+        return (*imdb_text(data_dir), BYTE_VOCAB, 2)
+    if task == "lra-retrieval":
+        return (*aan_retrieval(data_dir), BYTE_VOCAB, 2)
+    if task == "pathfinder":
+        return (*pathfinder(data_dir, seed), 1, 2)
     if task == "wikitext":
         names = ["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"]
         train, test, vocab = wikitext(_need(data_dir, task, names, "put the WikiText-103 token files there"), context)

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from ..checkpoints import load_training_state, save_training_state
-from ..data.tasks import LANGUAGE_TASKS, load_task
+from ..data.tasks import LANGUAGE_TASKS, PAIR_TASKS, load_task
 from ..models import CausalLanguageModel, SequenceClassifier
 from ..recorder import SpikeRecorder
 from ..ssm import s4d_block, spike_ssm_block, spiking_ssm_block
@@ -106,7 +106,8 @@ def build_model(config: TrainConfig, d_input: int, classes: int) -> nn.Module:
         return CausalLanguageModel(d_input, block, d_model=config.d_model, layers=config.layers,
                                    dropout=config.dropout)  # fmt: skip
     return SequenceClassifier(d_input, classes, block, d_model=config.d_model, layers=config.layers,
-                              norm=config.norm, prenorm=config.prenorm, dropout=config.dropout)  # fmt: skip
+                              norm=config.norm, prenorm=config.prenorm, dropout=config.dropout,
+                              pairs=config.task in PAIR_TASKS)  # fmt: skip
 
 
 def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
