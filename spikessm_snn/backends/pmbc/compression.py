@@ -43,10 +43,10 @@ from . import kernels
 
 MAX_ITERATIONS = 64
 MIN_PASSES = 1  # bound passes before the finish may start
-# Finish once the table has at most this many rows. Torch finish (~11 ops a row): 256, the fastest
-# of 0/16/64/96/256/1024 on the H100. Triton finish (~1 us a row): right after MIN_PASSES, the
-# fastest of 0/64/256/1024/inf there at B*D = 64*256 and 1*256, T = 4096 ... 65536
-# (analysis/results/pmbc_policy_sweep.txt).
+# Finish once the table has at most this many rows. Torch finish (~11 ops a row): 256, the
+# fastest of 0/32/96/256/1024 on the H100 (T = 4096, B*D = 64*256). Triton finish (~1 us a row):
+# right after MIN_PASSES, the fastest of 0/64/256/1024/inf there at B*D = 64*256 and 1*256,
+# T = 4096 ... 65536 (analysis/results/pmbc_policy_sweep.txt).
 FINISH_ROWS = 256
 FUSED_FINISH_ROWS = math.inf
 GUARD_SAFETY = 2.0
