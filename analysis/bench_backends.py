@@ -16,7 +16,6 @@ with the device, versions and bandwidth, and writes it as CSV.
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 import time
@@ -27,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.tables import write_csv
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.registry import available_backends
 
@@ -159,11 +159,7 @@ def main() -> None:
             print("  " + ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("device", "neuron")), flush=True)
     if not rows:
         return
-    keys = list(dict.fromkeys(k for row in rows for k in row))
-    with args.csv.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.csv, rows)
     header = ["T", "backend", "forward_ms", "fwd_bwd_ms", "forward_x_loop", "fwd_bwd_x_loop", "forward_x_floor",
               "fwd_bwd_x_floor", "iterations", "finish_steps", "settled"]  # fmt: skip
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))

@@ -3,17 +3,15 @@
     python analysis/pmbc_policy_sweep.py --csv pmbc_policy_sweep.csv
 
 For each shape (SRR, tau 0.5, tau_r 0.8, U_th 1, v_th 0.5; input N(0.3, 1) float32, never zeros),
-each ``(MIN_PASSES, FUSED_FINISH_ROWS)``: the forward time (CUDA events, median of ``--repeats``
-after a warm-up) and PMBC's stats. ``(1, 0)`` is the paper's compression run to the end;
+each ``(MIN_PASSES, FUSED_FINISH_ROWS)``: the forward time (``bench_backends.timed``: CUDA events,
+median of ``--repeats`` after a warm-up) and PMBC's stats. ``(1, 0)`` is the paper's compression run to the end;
 ``(0, inf)`` skips compression (the finish alone).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
-import statistics
 import sys
 from pathlib import Path
 
@@ -21,24 +19,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.bench_backends import timed
+from analysis.tables import write_csv
 from spikessm_snn import SRRNeuron
 from spikessm_snn.backends.pmbc import compression
 
 POLICIES = [(1, 0), (1, 64), (1, 256), (1, 1024), (1, math.inf), (2, math.inf), (0, math.inf)]
-
-
-def forward_ms(neuron: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
-    with torch.no_grad():
-        neuron(x)
-        times = []
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            neuron(x)
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -57,16 +43,13 @@ def main() -> None:
         neuron = SRRNeuron(tau=0.5, tau_r=0.8, u_th=1.0, v_th=0.5, backend="pmbc").cuda()
         for min_passes, finish_rows in POLICIES:
             compression.MIN_PASSES, compression.FUSED_FINISH_ROWS = min_passes, finish_rows
-            ms = forward_ms(neuron, x, args.repeats)
             with torch.no_grad():
+                ms = timed(lambda neuron=neuron, x=x: neuron(x), x.device, args.repeats)
                 stats = neuron(x).stats
             rows.append({"T": steps, "B*D": f"{batch}*256", "min_passes": min_passes, "finish_rows": finish_rows,
                          "forward_ms": round(ms, 2), **stats})  # fmt: skip
             print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
-    with args.csv.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.csv, rows)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ spike agreement, share of sequences with every spike right, MAE of ``m``. Writes
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.tables import write_csv
 from spikessm_snn.backends.sdn import SHIPPED, load_sdn, sdn_agreement
 from spikessm_snn.backends.sdn.training import sample_inputs
 
@@ -45,10 +45,7 @@ def main() -> None:
             rows.append({"tau": tau, "T": steps, "mean": mean, **scores})
             print(f"| {tau} | {steps} | N({mean:g},1) | {100 * scores['spike_agreement']:.3f}% | "
                   f"{100 * scores['sequences_all_correct']:.1f}% | {scores['mae_m']:.4f} |", flush=True)  # fmt: skip
-    with args.csv.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(args.csv, rows)
 
 
 if __name__ == "__main__":
