@@ -4,10 +4,9 @@
 per step (or one per column), by chunks: inside a chunk ``y = e^-L_k * cumsum(e^L_i * b_i)``
 with ``L`` the running sum of ``rate`` (chunks short enough that ``e^L`` cannot overflow),
 across chunks the same recurrence on the chunk ends, recursively. About five elementwise
-passes over ``b``. A per-step rate lets the steps be unevenly spaced in time: PMBC scans the
-undecided positions only, with ``rate = gap * (-log a)``.
-
-``decay_scan``: the constant decay ``a`` in [0, 1] per column, ``rate = -log a``.
+passes over ``b``. A constant decay ``a`` per column is ``rate = -log a``; a per-step rate lets
+the steps be unevenly spaced in time: PMBC scans the undecided positions only, with
+``rate = gap * (-log a)``.
 
 ``reverse_affine_scan``: ``y[t] = A[t] @ y[t+1] + c[t]`` for 2-vectors with per-step 2x2
 coefficients, by recursive doubling (``log2 T`` passes); the backward of the neurons.
@@ -24,17 +23,12 @@ MAX_STEP_EXPONENT = 40.0  # a decay below e^-40 (4e-18) per step is raised to it
 _MAX_CHUNK_EXPONENT = 640.0  # e^640 ~ 1e278: the largest rescaling inside a chunk (float64)
 
 
-def decay_scan(a: Tensor, b: Tensor, y0: Tensor) -> Tensor:
-    """``y [T, N]`` with ``y[t] = a * y[t-1] + b[t]``, ``y[-1] = y0``; ``a``, ``y0`` ``[N]``."""
-    return linear_scan(-torch.log(a), b, y0)
-
-
 def linear_scan(rate: Tensor, b: Tensor, y0: Tensor) -> Tensor:
     """``y [T, N]`` with ``y[k] = exp(-rate[k]) * y[k-1] + b[k]``, ``y[-1] = y0 [N]``.
 
     ``rate`` is ``[T, N]`` (one per step) or ``[N]`` / ``[1, N]`` (one per column), ``>= 0``
-    (``inf`` allowed: no memory). Use float64: the in-chunk rescaling costs a few bits, which float64 can spare.
-    Rates above ``MAX_STEP_EXPONENT`` are lowered to it, a change below ``4e-18 * |y[k-1]|``.
+    (``inf`` allowed: no memory). Use float64: the in-chunk rescaling costs a few bits, which
+    float64 can spare. Rates above ``MAX_STEP_EXPONENT`` are lowered to it, a change below ``4e-18 * |y[k-1]|``.
     """
     rate = rate.clamp(max=MAX_STEP_EXPONENT)
     if rate.dim() == b.dim() and rate.shape[0] == 1:

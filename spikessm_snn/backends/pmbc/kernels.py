@@ -1,4 +1,4 @@
-"""Triton kernels for PMBC's two hot loops on CUDA, each the fused form of a torch reference.
+"""Triton kernels for PMBC's hot loops on CUDA, each the fused form of a torch reference.
 
 - ``linear_scan``: ``y[k] = exp(-rate[k]) y[k-1] + b[k]`` down the columns of ``[rows, cols]``,
   ``scan.linear_scan``'s recurrence in one launch: a parallel ``tl.associative_scan`` over
@@ -9,7 +9,7 @@
   weights shifted down one row, so no exclusive shift or division is needed.
 - ``finish``: ``compression.finish_reference``'s row-by-row pass, one thread a column.
 
-Both run in float64. Triton is imported lazily: the package imports without it, and
+All run in float64. Triton is imported lazily: the package imports without it, and
 ``triton_missing()`` says why these kernels cannot run (PMBC then uses the torch references).
 Called directly under ``TRITON_INTERPRET=1`` they also run on CPU tensors (how the tests check
 them without a GPU).
