@@ -10,8 +10,6 @@ SpikingSSM trained for a few seconds on the embedded sequential digits. Nothing 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import math
 import time
 from functools import partial
@@ -37,9 +35,7 @@ from .plots import (
 )  # fmt: skip
 from .ssm import spike_ssm_block, spiking_ssm_block
 from .training import train_classifier
-from .training.trainer import TrainConfig
-from .training.trainer import evaluate as evaluate_checkpoint
-from .training.trainer import train as train_model
+from .training.commands import add_evaluate_parser, add_train_parser
 from .zoo import comparison_neurons
 
 
@@ -172,19 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     sdn.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     sdn.add_argument("--out", type=Path, default=Path("sdn.pt"), help="weights file (a checkpoint goes beside it)")
     sdn.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
-    train = commands.add_parser("train", help="train a sequence classifier (torchrun for several GPUs)")
-    for field in dataclasses.fields(TrainConfig):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type in (bool, "bool"):
-            train.add_argument(flag, action="store_true", default=field.default)
-        else:
-            kind = {"int": int, "float": float}.get(str(field.type), str)
-            train.add_argument(flag, type=kind, default=field.default)
-    train.add_argument("--out", type=Path, default=Path("runs/train"), help="checkpoint and metrics folder")
-    train.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    evaluate_cmd = commands.add_parser("evaluate", help="test accuracy and spike rates of a checkpoint")
-    evaluate_cmd.add_argument("checkpoint", type=Path)
-    evaluate_cmd.add_argument("--data-dir", default=None)
+    add_train_parser(commands)
+    add_evaluate_parser(commands)
     generate = commands.add_parser("listops-generate", help="write LRA ListOps files (seeded, deterministic)")
     generate.add_argument("--out", type=Path, required=True)
     for name, default in (("train", 96_000), ("val", 2_000), ("test", 2_000), ("seed", 0)):
@@ -193,13 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "sdn-train":
         _train_sdn(args)
         return
-    if args.command == "train":
-        fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        config = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
-        train_model(config, args.out, resume=args.resume)
-        return
-    if args.command == "evaluate":
-        print(json.dumps(evaluate_checkpoint(args.checkpoint, args.data_dir)))
+    if args.command in ("train", "evaluate"):
+        args.run(args)
         return
     if args.command == "listops-generate":
         for path in generate_listops(args.out, args.train, args.val, args.test, args.seed):
