@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from functools import partial
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from .backends.registry import BACKENDS, available_backends
-from .data import sequential_digits
 from .data.listops import generate_files as generate_listops
-from .models import SequenceClassifier
 from .neuron_modules import ResetLIFNeuron, SpikingNeuron, SRRNeuron
 from .plots import (
     compare_neurons,
@@ -33,8 +30,8 @@ from .plots import (
     plot_raster,
     save_figure,
 )  # fmt: skip
-from .ssm import spike_ssm_block, spiking_ssm_block
-from .training import train_classifier
+from .training import TrainConfig
+from .training import train as train_model
 from .training.commands import add_evaluate_parser, add_train_parser
 from .zoo import comparison_neurons
 
@@ -73,17 +70,15 @@ def _backend_rows(neuron: SpikingNeuron, x: torch.Tensor) -> list[dict[str, obje
 
 
 def _trained_spike_rates(seconds_per_model: float) -> tuple[dict[str, list[float]], list[dict[str, object]]]:
-    train, test = sequential_digits()
+    import tempfile
+
     rates, rows = {}, []
-    for name, block in (("SPikE-SSM", spike_ssm_block), ("SpikingSSM", spiking_ssm_block)):
-        torch.manual_seed(0)
-        model = SequenceClassifier(1, 10, partial(block, d_state=16), d_model=32, layers=3, norm="batch")
-        start, history = time.perf_counter(), []
-        while time.perf_counter() - start < seconds_per_model:
-            history += train_classifier(model, train, test, epochs=1, seed=len(history), progress=False)
-        last = history[-1]
+    for name, model in (("SPikE-SSM", "spike-ssm"), ("SpikingSSM", "spikingssm")):
+        config = TrainConfig(task="digits", model=model, d_model=32, d_state=16, layers=3, epochs=1)
+        start = time.perf_counter()
+        last = train_model(config, Path(tempfile.mkdtemp()), progress=False)[-1]
         rates[name] = list(last["spike_rates"].values())
-        rows.append({"model": name, "epochs": len(history), "test accuracy": f"{last['test_accuracy']:.3f}",
+        rows.append({"model": name, "epochs": 1, "test accuracy": f"{last['test_accuracy']:.3f}",
                      "mean spike rate": f"{sum(rates[name]) / len(rates[name]):.3f}",
                      "seconds": f"{time.perf_counter() - start:.1f}"})  # fmt: skip
     return rates, rows

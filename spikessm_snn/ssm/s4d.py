@@ -7,11 +7,11 @@ convolution (FFT size the power of two >= ``2L``), plus the skip ``D * u``. Shap
 
 Initialisation (``spikingssm-and-sdn.md``): ``log_dt ~ U[log 0.001, log 0.1]``,
 ``log_A_real = log 0.5``, ``A_imag = pi n`` (S4D-Lin) or ``N/pi (N/(2n+1) - 1)`` (S4D-Inv),
-``C ~ CN(0, 1)``; optionally a trainable input matrix ``B`` (init 1), and a bidirectional layer that
-adds an anti-causal kernel over the future inputs (``y[t] += sum_{s > t} K'[s - t - 1] u[s]``), as
-the published ListOps / sCIFAR settings use. The SSM parameters carry
-``_optim = {"lr": ssm_lr, "weight_decay": 0}``, read by ``training`` to give them their own
-learning rate (``min(lr, 0.001)`` in the papers).
+``C ~ CN(0, 1)``; optionally a trainable input matrix ``B`` (init 1), and a bidirectional layer
+that adds an anti-causal kernel over the future inputs (``y[t] += sum_{s > t} K'[s - t - 1] u[s]``),
+as the published ListOps / sCIFAR settings use. The SSM parameters (A, dt, and B when trainable)
+carry ``_optim = {"weight_decay": 0}`` (the S4 code base's mark), read by ``training`` to give them
+their own learning rate (``min(lr, ssm_lr)``, ``ssm_lr = 0.001`` in the papers) and no weight decay.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class S4DKernel(nn.Module):
     """The convolution kernel ``K [H, L]`` of ``H`` independent diagonal SSMs."""
 
     def __init__(self, d_model: int, d_state: int = 64, init: str = "lin", dt_min: float = 0.001,
-                 dt_max: float = 0.1, ssm_lr: float | None = 0.001, trainable_b: bool = False) -> None:  # fmt: skip
+                 dt_max: float = 0.1, trainable_b: bool = False) -> None:  # fmt: skip
         super().__init__()
         if init not in ("lin", "inv"):
             raise ValueError(f"init must be 'lin' (S4D-Lin) or 'inv' (S4D-Inv), got {init!r}")
@@ -40,13 +40,14 @@ class S4DKernel(nn.Module):
         log_dt = torch.rand(d_model) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
         self.C = nn.Parameter(torch.view_as_real(torch.randn(d_model, modes, dtype=torch.cfloat)))
         b = torch.view_as_real(torch.ones(d_model, modes, dtype=torch.cfloat))
-        self.B = nn.Parameter(b) if trainable_b else None
+        ssm_parameters = {"log_dt": log_dt, "log_A_real": torch.full((d_model, modes), math.log(0.5)),
+                          "A_imag": imag.clone(), **({"B": b} if trainable_b else {})}  # fmt: skip
         if not trainable_b:
+            self.B = None
             self.register_buffer("B_fixed", b)
-        for name, value in (("log_dt", log_dt), ("log_A_real", torch.full((d_model, modes), math.log(0.5))),
-                            ("A_imag", imag.clone())):  # fmt: skip
+        for name, value in ssm_parameters.items():
             self.register_parameter(name, nn.Parameter(value))
-            getattr(self, name)._optim = {"weight_decay": 0.0, **({} if ssm_lr is None else {"lr": ssm_lr})}
+            getattr(self, name)._optim = {"weight_decay": 0.0}
 
     def discrete(self) -> tuple[Tensor, Tensor, Tensor]:
         """``(C, dt A, dB)`` each ``[H, N/2]`` complex: the zero-order-hold discretisation

@@ -24,9 +24,9 @@ def test_fft_convolution_equals_the_recurrent_ssm(init, randn) -> None:
 
 
 def test_ssm_parameters_carry_their_own_learning_rate_and_no_weight_decay() -> None:
-    kernel = S4DKernel(4, 8, ssm_lr=0.001)
+    kernel = S4DKernel(4, 8, trainable_b=True)
     for name in ("log_dt", "log_A_real", "A_imag"):
-        assert getattr(kernel, name)._optim == {"weight_decay": 0.0, "lr": 0.001}
+        assert getattr(kernel, name)._optim == {"weight_decay": 0.0}
     assert not hasattr(kernel.C, "_optim")
 
 
