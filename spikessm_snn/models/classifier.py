@@ -79,4 +79,4 @@ class SequenceClassifier(nn.Module):
                 h = masked(norm(h, mask))
         if mask is None:
             return h.mean(dim=-1)
-        return h.sum(dim=-1) / lengths.clamp(min=1)[:, None].to(h.dtype)
+        return masked(h).sum(dim=-1) / lengths.clamp(min=1)[:, None].to(h.dtype)

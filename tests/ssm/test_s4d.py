@@ -23,9 +23,9 @@ def test_fft_convolution_equals_the_recurrent_ssm(init, randn) -> None:
     assert torch.allclose(conv(u), torch.stack(outputs, dim=-1), atol=1e-9)
 
 
-def test_ssm_parameters_carry_their_own_learning_rate_and_no_weight_decay() -> None:
+def test_ssm_parameters_trainable_b_included_are_marked_for_their_own_group() -> None:
     kernel = S4DKernel(4, 8, trainable_b=True)
-    for name in ("log_dt", "log_A_real", "A_imag"):
+    for name in ("log_dt", "log_A_real", "A_imag", "B"):
         assert getattr(kernel, name)._optim == {"weight_decay": 0.0}
     assert not hasattr(kernel.C, "_optim")
 
