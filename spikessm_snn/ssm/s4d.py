@@ -3,7 +3,7 @@
 Per channel ``h`` (``H`` channels, ``N/2`` complex modes): ``A = -exp(log_A_real) + i A_imag``,
 step ``dt = exp(log_dt)``, zero-order hold ``dA = exp(dt A)``, ``dB = (exp(dt A) - 1) / A``; the
 kernel ``K[h, l] = 2 Re(sum_n C[h, n] dB[h, n] dA[h, n]^l)`` is applied as a causal FFT
-convolution (FFT size the power of two >= ``2L``), plus the skip ``D * u``. Shapes ``u, y [B, H, L]``.
+convolution (FFT size the smallest ``2^a 3^b 5^c >= 2L``), plus the skip ``D * u``. Shapes ``u, y [B, H, L]``.
 
 Initialisation (``spikingssm-and-sdn.md``): ``log_dt ~ U[log 0.001, log 0.1]``,
 ``log_A_real = log 0.5``, ``A_imag = pi n`` (S4D-Lin) or ``N/pi (N/(2n+1) - 1)`` (S4D-Inv),
@@ -63,6 +63,21 @@ class S4DKernel(nn.Module):
         return 2 * torch.einsum("hn,hnl->hl", c * db, powers).real
 
 
+def fft_size(minimum: int) -> int:
+    """The smallest ``2^a 3^b 5^c >= minimum``: sizes FFT libraries transform fast (a prime length
+    is slow; the next power of two can be almost twice the work)."""
+    best = 1 << max(minimum - 1, 0).bit_length()
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            size = power35 << max(0, (-(-minimum // power35) - 1).bit_length())  # times the power of 2 that reaches it
+            best = min(best, size)
+            power35 *= 3
+        power5 *= 5
+    return best
+
+
 class S4DConv(nn.Module):
     """``y = K * u + D u``, causal (or bidirectional), ``u [B, H, L] -> y [B, H, L]``."""
 
@@ -74,7 +89,7 @@ class S4DConv(nn.Module):
 
     def forward(self, u: Tensor) -> Tensor:
         length = u.shape[-1]
-        n = 1 << (2 * length - 1).bit_length()  # FFT size: a power of two >= 2L, no circular wrap-around
+        n = fft_size(2 * length)  # >= 2L: no circular wrap-around
         k = self.kernel(length)
         if self.bidirectional:  # the second half of the channels looks at the future: negative lags at the end
             forward_k, backward_k = k.chunk(2)
