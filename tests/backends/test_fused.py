@@ -1,23 +1,24 @@
 """The fused CUDA kernels (backend 'cupy') against the iterative reference.
 
-GPU tests are marked ``gpu`` and skipped where torch sees no CUDA device; the source and the
-availability errors are checked everywhere.
+GPU tests are marked ``gpu`` and skipped where torch sees no CUDA device. Without a GPU the
+kernels themselves still run: compiled as C++ and called once per thread on the CPU through
+the launcher's own argument conversion (``fused_without_gpu.py``), and compiled for the GPU by
+NVRTC where it is installed.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import pytest
 import torch
+from fused_without_gpu import KernelsOnCpu, compile_for_gpu, host_compiler_missing, nvrtc_missing
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
-from spikessm_snn.backends.fused import cupy_missing
+from spikessm_snn.backends.fused import autograd, cupy_missing, run_fused
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
 from spikessm_snn.backends.reference import run_reference
-from spikessm_snn.neurons.dynamics import zero_state
+from spikessm_snn.neurons.dynamics import NeuronState, zero_state
 from spikessm_snn.neurons.surrogate import SURROGATE_NAMES, surrogate
 
 NEURONS = {
@@ -25,11 +26,20 @@ NEURONS = {
     "srr_trainable": lambda **kw: SRRNeuron(
         tau=0.7, tau_r=0.9, u_th=0.8, v_th=0.3, learn_tau=True, learn_tau_r=True, learn_u_th=True, learn_v_th=True, **kw
     ),
+    "srr_sigmoid_detached": lambda **kw: SRRNeuron(
+        tau=0.5, tau_r=0.7, v_th=0.6, learn_tau=True, learn_v_th=True, surrogate="sigmoid", detach_reset=True, **kw
+    ),
     "lif_hard": lambda **kw: ResetLIFNeuron(tau=0.125, v_threshold=1.0, reset="hard", **kw),
     "lif_hard_offset": lambda **kw: ResetLIFNeuron(
         tau=0.5, v_threshold=0.7, reset="hard", v_reset=-0.2, learn_threshold=True, **kw
     ),
+    "lif_hard_atan_detached": lambda **kw: ResetLIFNeuron(
+        tau=0.8, v_threshold=0.9, reset="hard", learn_tau=True, surrogate="atan", detach_reset=True, **kw
+    ),
     "lif_soft": lambda **kw: ResetLIFNeuron(tau=0.9, v_threshold=1.0, reset="soft", learn_tau=True, **kw),
+    "lif_soft_rect": lambda **kw: ResetLIFNeuron(
+        tau=0.6, v_threshold=0.8, reset="soft", learn_tau=True, learn_threshold=True, surrogate="rect", **kw
+    ),
 }
 
 
@@ -49,28 +59,60 @@ def test_without_cupy_or_a_gpu_the_error_says_what_is_missing(randn) -> None:
             SRRNeuron(backend="cupy")
 
 
-def _compare(name: str, x: torch.Tensor, record: bool = True):
-    """Reference and fused results with the gradients of one loss. The reference is the loop
-    in the accumulator type (float32; float64 for float64 input) on the upcast input, with
-    exactly the constants the kernel sees (the neuron's, in the input dtype)."""
+def _on_the_gpu(neuron, x, state, record):
+    neuron.backend = "cupy"
+    return neuron(x, state, record=record)
+
+
+@pytest.fixture(scope="module")
+def kernels_on_cpu(tmp_path_factory) -> KernelsOnCpu:
+    reason = host_compiler_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    return KernelsOnCpu(tmp_path_factory.mktemp("kernels"))
+
+
+@pytest.fixture
+def on_the_cpu(kernels_on_cpu, monkeypatch):
+    """The fused backend with its kernels on the CPU: ``(neuron, x, state, record) -> result``."""
+    monkeypatch.setattr(autograd, "launch", kernels_on_cpu.launch)
+
+    def run(neuron, x, state, record):
+        state = zero_state(x[0]) if state is None else state
+        p = neuron.parameters_for(x[0])
+        return run_fused(x, state, p, neuron.spike_fn, neuron.detach_reset, record, neuron.check_finite)
+
+    return run
+
+
+def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True, state: NeuronState | None = None):
+    """Reference and fused results with the gradients of one loss (to the input, every trainable
+    constant and, where given, the initial state). The reference is the loop in the accumulator
+    type (float32; float64 for float64 input) on the upcast input, with exactly the constants the
+    kernel sees (the neuron's, in the input dtype)."""
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     g = torch.randn(x.shape, device=x.device, dtype=acc, generator=torch.Generator(x.device).manual_seed(7))
     outs = []
-    for backend in ("torch", "cupy"):
-        neuron = NEURONS[name](shape=(x.shape[-1],), backend=backend).to(x.device, acc)
+    for backend in ("torch", "fused"):
+        neuron = NEURONS[name](shape=(x.shape[-1],)).to(x.device, acc)
         xi = x.detach().clone().requires_grad_()
+        s0 = None if state is None else NeuronState(*(s.detach().clone().requires_grad_() for s in state))
         if backend == "torch":
-            p = neuron.parameters_for(x)
+            p = neuron.parameters_for(x[0])
             p = p._replace(**{k: getattr(p, k).to(acc) for k in ("tau", "threshold", "tau_r", "refractory")})
             x_acc = xi.to(acc)
-            result = run_reference(x_acc, zero_state(x_acc[0]), p, neuron.spike_fn, neuron.detach_reset, record)
+            s_acc = zero_state(x_acc[0]) if s0 is None else NeuronState(*(s.to(acc) for s in s0))
+            result = run_reference(x_acc, s_acc, p, neuron.spike_fn, neuron.detach_reset, record)
         else:
-            result = neuron(xi, record=record)
+            result = fused(neuron, xi, s0, record)
         loss = (result.spikes.to(acc) * g).sum() + result.state.v.to(acc).sum() + 0.5 * result.state.r.to(acc).sum()
         if record:
             loss = loss + 0.3 * (result.v_seq.to(acc) * g.flip(0)).sum() + 0.2 * (result.r_seq.to(acc) * g).sum()
         loss.backward()
-        outs.append((result, {"x": xi.grad, **{k: p.grad for k, p in neuron.named_parameters()}}))
+        grads = {"x": xi.grad, **{k: p.grad for k, p in neuron.named_parameters()}}
+        if s0 is not None:
+            grads.update(v0=s0.v.grad, r0=s0.r.grad)
+        outs.append((result, grads))
     return outs
 
 
@@ -78,17 +120,46 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.float() - b.float()).norm() / b.float().norm().clamp(min=1e-30)).item()
 
 
+def _assert_equal_to_the_reference(outs, state_tol: float, grad_tol: float) -> None:
+    (ref, g_ref), (ours, g_ours) = outs
+    assert torch.equal(ours.spikes.to(ref.spikes.dtype), ref.spikes)
+    pairs = [(ours.state.v, ref.state.v), (ours.state.r, ref.state.r)]
+    if ref.v_seq is not None:
+        pairs += [(ours.v_seq, ref.v_seq), (ours.r_seq, ref.r_seq)]
+    for a, b in pairs:
+        assert (a.to(b.dtype) - b).abs().max() <= state_tol * b.abs().max().clamp(min=1)
+    assert g_ours.keys() == g_ref.keys()
+    for key, value in g_ref.items():
+        assert _rel(g_ours[key], value) < grad_tol, key
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", NEURONS)
+def test_kernels_on_the_cpu_equal_the_reference(name, dtype, on_the_cpu) -> None:
+    """The kernels' own code, run as C++: spikes bit for bit, states and gradients to rounding."""
+    x = (1.2 * torch.randn(150, 2, 33, generator=torch.Generator().manual_seed(3)) + 0.3).to(dtype)
+    outs = _compare(name, x, on_the_cpu, record=name.startswith("srr"))
+    assert 0 < outs[0][0].spikes.mean() < 1  # the comparison saw spikes and rests
+    single = dtype == torch.float32
+    _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)
+
+
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_soft_rect", "lif_hard_atan_detached"])
+def test_kernels_on_the_cpu_carry_a_given_state(name, on_the_cpu) -> None:
+    """A non-zero initial ``v`` and ``r``: their gradients, and ``tau``'s through ``tau v0``."""
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(80, 2, 9, generator=generator, dtype=torch.float64) + 0.3
+    state = NeuronState(torch.randn(2, 9, generator=generator, dtype=torch.float64),
+                        torch.rand(2, 9, generator=generator, dtype=torch.float64))  # fmt: skip
+    _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, state=state), 1e-13, 1e-12)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", NEURONS)
 @pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 33), (1000, 4, 64), (4096, 2, 127)])
 def test_float32_equals_the_reference(name, shape) -> None:
     x = 1.2 * torch.randn(shape, device="cuda") + 0.3
-    (ref, g_ref), (ours, g_ours) = _compare(name, x)
-    assert torch.equal(ours.spikes, ref.spikes)
-    for a, b in ((ours.v_seq, ref.v_seq), (ours.r_seq, ref.r_seq), (ours.state.v, ref.state.v)):
-        assert (a - b).abs().max() <= 1e-5 * b.abs().max().clamp(min=1)
-    for key, value in g_ref.items():
-        assert _rel(g_ours[key], value) < 1e-4, key
+    _assert_equal_to_the_reference(_compare(name, x), 1e-5, 1e-4)
 
 
 @pytest.mark.gpu
@@ -102,14 +173,19 @@ def test_very_long_sequences_and_no_recording() -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard"])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard", "lif_hard_atan_detached"])
 def test_float64_equals_the_reference(name) -> None:
     x = torch.randn(500, 2, 9, device="cuda", dtype=torch.float64)
-    (ref, g_ref), (ours, g_ours) = _compare(name, x)
-    assert torch.equal(ours.spikes, ref.spikes)
-    assert torch.allclose(ours.v_seq, ref.v_seq, atol=1e-12)
-    for key, value in g_ref.items():
-        assert _rel(g_ours[key], value) < 1e-10, key
+    _assert_equal_to_the_reference(_compare(name, x), 1e-12, 1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_soft_rect", "lif_hard_atan_detached"])
+def test_a_given_state_and_its_gradient(name) -> None:
+    x = torch.randn(300, 2, 9, device="cuda", dtype=torch.float64) + 0.3
+    state = NeuronState(torch.randn(2, 9, device="cuda", dtype=torch.float64),
+                        torch.rand(2, 9, device="cuda", dtype=torch.float64))  # fmt: skip
+    _assert_equal_to_the_reference(_compare(name, x, state=state), 1e-12, 1e-10)
 
 
 @pytest.mark.gpu
@@ -164,20 +240,19 @@ def test_spikingjelly_node_on_the_cupy_backend() -> None:
     assert torch.equal(net(x), ref)
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc")
 @pytest.mark.parametrize(
     ("dtype", "name", "hard", "refractory"),
     [("float32", "triangle", False, True), ("float32", "rect", True, False), ("float16", "sigmoid", False, True),
      ("bfloat16", "atan", True, False), ("float64", "sigmoid", False, True)],
 )  # fmt: skip
-def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, refractory, tmp_path) -> None:
-    source = tmp_path / "kernels.cu"
-    source.write_text(kernel_source(KernelSpec(dtype, surrogate(name), hard, refractory, False)))
-    command = ["nvcc", "--std=c++17", "-arch=sm_90", "-Xptxas", "-v", "-c", str(source), "-o", str(tmp_path / "k.o")]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    spills = re.findall(r"(\d+) bytes spill stores", done.stderr)
-    assert len(spills) == 2 and all(int(s) == 0 for s in spills), done.stderr
+def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, refractory) -> None:
+    reason = nvrtc_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    compiled, log = compile_for_gpu(kernel_source(KernelSpec(dtype, surrogate(name), hard, refractory, False)))
+    assert compiled, log
+    spills = re.findall(r"(\d+) bytes spill stores", log)
+    assert len(spills) == 2 and all(int(s) == 0 for s in spills), log
 
 
 @pytest.mark.gpu

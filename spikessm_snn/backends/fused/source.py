@@ -208,7 +208,7 @@ extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,
     const acc_t* __restrict__ h_seq, const acc_t* __restrict__ r_seq,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
-    const acc_t* __restrict__ refractory, const acc_t* __restrict__ r0,
+    const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
     const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
     io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n]: tau, threshold, tau_r, refractory, v0, r0
     const long long steps, const long long n, const acc_t v_reset, const int has_g_h, const int has_g_r) {
@@ -266,7 +266,7 @@ extern "C" __global__ void neuron_backward(
       }
     }
   }
-  g_params[i] = g_a;
+  g_params[i] = g_a + lam_h1 * v0[i];  // the first step's h = tau v0 + x
   g_params[n + i] = g_u;
   g_params[2 * n + i] = g_ar;
   g_params[3 * n + i] = g_c;
