@@ -4,8 +4,9 @@
 with g++ behind a small prelude that defines the CUDA built-ins for the host (float16 as GCC's
 ``_Float16``, bfloat16 as 16 bits rounded to nearest even; IEEE arithmetic without contraction,
 as the kernels' ``__fmul_rn`` ... ask of the GPU), checks every argument against the kernel's
-C signature (count, size, pointee dtype, contiguity), converts them with the launcher's own
-``kernel_arguments`` and calls the kernel once per thread of the grid.
+C signature (count, size, pointee dtype, contiguity), fills the outputs with NaN (as fresh GPU
+memory can hold anything: what a kernel must write, or never read), converts the arguments with
+the launcher's own ``kernel_arguments`` and calls the kernel once per thread of the grid.
 
 ``compile_for_gpu`` compiles a source with NVRTC for ``sm_90`` (ptxas log included), where the
 NVRTC library and the CUDA headers are installed (e.g. the ``nvidia-cuda-nvrtc-cu12`` and
@@ -81,13 +82,16 @@ _CTYPES = {np.uint64: ctypes.c_uint64, np.int64: ctypes.c_int64, np.int32: ctype
            np.float32: ctypes.c_float, np.float64: ctypes.c_double}  # fmt: skip
 
 
-def kernel_parameters(source: str, name: str) -> list[str]:
-    """The C types of kernel ``name``'s parameters, e.g. ``['const io_t*', 'long long', ...]``."""
+OUTPUTS = ("spikes", "h_seq", "r_seq", "g_x", "g_params")  # parameters a kernel writes, never reads first
+
+
+def kernel_parameters(source: str, name: str) -> list[tuple[str, str]]:
+    """Kernel ``name``'s parameters as (C type, name), e.g. ``('const io_t*', 'x')``."""
     match = re.search(rf'extern "C" __global__ void {name}\((.*?)\)\s*{{', source, re.S)
     assert match, f"kernel {name} not found"
-    params = re.sub(r"//[^\n]*", "", match.group(1)).split(",")
-    types = [re.sub(r"\b__restrict__\b|\s+\w+\s*$", "", p.strip()).strip() for p in params]
-    return [re.sub(r"\s*\*", "*", re.sub(r"\s+", " ", t)) for t in types]
+    params = [p.strip() for p in re.sub(r"//[^\n]*", "", match.group(1)).split(",")]
+    types = [re.sub(r"\b__restrict__\b|\s+\w+$", "", p).strip() for p in params]
+    return [(re.sub(r"\s*\*", "*", re.sub(r"\s+", " ", t)), p.split()[-1]) for t, p in zip(types, params, strict=True)]
 
 
 def check_arguments(spec: KernelSpec, name: str, args: list[KernelArgument]) -> None:
@@ -97,8 +101,8 @@ def check_arguments(spec: KernelSpec, name: str, args: list[KernelArgument]) -> 
     acc = torch.float64 if spec.acc == "double" else torch.float32
     pointee = {"io_t": _TORCH_DTYPES[spec.dtype], "acc_t": acc, "int": torch.int32}
     scalars = {"long long": np.int64, "int": np.int32, "acc_t": np.float64 if spec.acc == "double" else np.float32}
-    for index, (param, arg, value) in enumerate(zip(params, args, kernel_arguments(spec, args), strict=True)):
-        where = f"{name} argument {index} ({param})"
+    for (param, label), arg, value in zip(params, args, kernel_arguments(spec, args), strict=True):
+        where = f"{name} argument {label} ({param})"
         if param.endswith("*"):
             assert arg is None or isinstance(arg, torch.Tensor), f"{where}: got {type(arg).__name__}"
             if arg is not None:
@@ -134,6 +138,9 @@ class KernelsOnCpu:
     def launch(self, spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument]) -> None:
         assert device.type == "cpu" and all(a.device == device for a in args if isinstance(a, torch.Tensor))
         check_arguments(spec, name, args)
+        for (param, label), arg in zip(kernel_parameters(kernel_source(spec), name), args, strict=True):
+            if label in OUTPUTS and not param.startswith("const") and arg is not None:
+                arg.fill_(float("nan"))
         library = self.library(spec)
         kernel = getattr(library, name)
         kernel.restype = None

@@ -29,6 +29,7 @@ NEURONS = {
     "srr_sigmoid_detached": lambda **kw: SRRNeuron(
         tau=0.5, tau_r=0.7, v_th=0.6, learn_tau=True, learn_v_th=True, surrogate="sigmoid", detach_reset=True, **kw
     ),
+    "srr_without_refractory": lambda **kw: SRRNeuron(tau=0.6, tau_r=0.8, v_th=0.0, learn_u_th=True, **kw),
     "lif_hard": lambda **kw: ResetLIFNeuron(tau=0.125, v_threshold=1.0, reset="hard", **kw),
     "lif_hard_offset": lambda **kw: ResetLIFNeuron(
         tau=0.5, v_threshold=0.7, reset="hard", v_reset=-0.2, learn_threshold=True, **kw
@@ -45,7 +46,7 @@ NEURONS = {
 
 @pytest.mark.parametrize("name", SURROGATE_NAMES)
 def test_kernel_source_renders_each_surrogate(name) -> None:
-    source = kernel_source(KernelSpec("float32", surrogate(name), False, True, False))
+    source = kernel_source(KernelSpec("float32", surrogate(name), False, False))
     assert "surrogate_derivative(acc_t z) { return" in source and "neuron_backward" in source
 
 
@@ -133,25 +134,48 @@ def _assert_equal_to_the_reference(outs, state_tol: float, grad_tol: float) -> N
         assert _rel(g_ours[key], value) < grad_tol, key
 
 
+@pytest.mark.parametrize("record", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", NEURONS)
-def test_kernels_on_the_cpu_equal_the_reference(name, dtype, on_the_cpu) -> None:
+def test_kernels_on_the_cpu_equal_the_reference(name, dtype, record, on_the_cpu) -> None:
     """The kernels' own code, run as C++: spikes bit for bit, states and gradients to rounding."""
     x = (1.2 * torch.randn(150, 2, 33, generator=torch.Generator().manual_seed(3)) + 0.3).to(dtype)
-    outs = _compare(name, x, on_the_cpu, record=name.startswith("srr"))
+    outs = _compare(name, x, on_the_cpu, record=record)
     assert 0 < outs[0][0].spikes.mean() < 1  # the comparison saw spikes and rests
     single = dtype == torch.float32
     _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)
 
 
-@pytest.mark.parametrize("name", ["srr_trainable", "lif_soft_rect", "lif_hard_atan_detached"])
+def _given_state(steps: int, device: str = "cpu") -> tuple[torch.Tensor, NeuronState]:
+    """Input ``[steps, 2, 9]`` float64 and a state with ``v != 0`` and ``r != 0`` in every other channel."""
+    generator = torch.Generator(device).manual_seed(5)
+    x = torch.randn(steps, 2, 9, generator=generator, device=device, dtype=torch.float64) + 0.3
+    v = torch.randn(2, 9, generator=generator, device=device, dtype=torch.float64)
+    r = torch.rand(2, 9, generator=generator, device=device, dtype=torch.float64) * (torch.arange(9, device=device) % 2)
+    return x, NeuronState(v, r)
+
+
+GIVEN_STATE = ["srr_trainable", "srr_without_refractory", "lif_soft_rect", "lif_hard_atan_detached"]
+
+
+@pytest.mark.parametrize("name", GIVEN_STATE)
 def test_kernels_on_the_cpu_carry_a_given_state(name, on_the_cpu) -> None:
-    """A non-zero initial ``v`` and ``r``: their gradients, and ``tau``'s through ``tau v0``."""
-    generator = torch.Generator().manual_seed(5)
-    x = torch.randn(80, 2, 9, generator=generator, dtype=torch.float64) + 0.3
-    state = NeuronState(torch.randn(2, 9, generator=generator, dtype=torch.float64),
-                        torch.rand(2, 9, generator=generator, dtype=torch.float64))  # fmt: skip
-    _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, state=state), 1e-13, 1e-12)
+    """A non-zero initial ``v`` and ``r`` (a trace even without a refractory magnitude): their
+    gradients, and ``tau``'s through the first step's ``tau v0``."""
+    x, state = _given_state(80)
+    for record in (False, True):
+        _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, record, state), 1e-13, 1e-12)
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_kernels_on_the_cpu_find_nan_or_inf(requires_grad, on_the_cpu) -> None:
+    x = torch.randn(40, 2, 8, generator=torch.Generator().manual_seed(1))
+    x[23, 1, 5] = float("nan")
+    neuron = NEURONS["srr"]()
+    with pytest.raises(ValueError, match="NaN or inf"):
+        on_the_cpu(neuron, x.clone().requires_grad_(requires_grad), None, False)
+    neuron.check_finite = False
+    assert on_the_cpu(neuron, x.clone().requires_grad_(requires_grad), None, False).spikes[:23].sum() > 0
 
 
 @pytest.mark.gpu
@@ -180,12 +204,11 @@ def test_float64_equals_the_reference(name) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["srr_trainable", "lif_soft_rect", "lif_hard_atan_detached"])
+@pytest.mark.parametrize("name", GIVEN_STATE)
 def test_a_given_state_and_its_gradient(name) -> None:
-    x = torch.randn(300, 2, 9, device="cuda", dtype=torch.float64) + 0.3
-    state = NeuronState(torch.randn(2, 9, device="cuda", dtype=torch.float64),
-                        torch.rand(2, 9, device="cuda", dtype=torch.float64))  # fmt: skip
-    _assert_equal_to_the_reference(_compare(name, x, state=state), 1e-12, 1e-10)
+    x, state = _given_state(300, "cuda")
+    for record in (False, True):
+        _assert_equal_to_the_reference(_compare(name, x, record=record, state=state), 1e-12, 1e-10)
 
 
 @pytest.mark.gpu
@@ -241,15 +264,15 @@ def test_spikingjelly_node_on_the_cupy_backend() -> None:
 
 
 @pytest.mark.parametrize(
-    ("dtype", "name", "hard", "refractory"),
-    [("float32", "triangle", False, True), ("float32", "rect", True, False), ("float16", "sigmoid", False, True),
+    ("dtype", "name", "hard", "detach"),
+    [("float32", "triangle", False, False), ("float32", "rect", True, True), ("float16", "sigmoid", False, False),
      ("bfloat16", "atan", True, False), ("float64", "sigmoid", False, True)],
 )  # fmt: skip
-def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, refractory) -> None:
+def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, detach) -> None:
     reason = nvrtc_missing()
     if reason is not None:
         pytest.skip(reason)
-    compiled, log = compile_for_gpu(kernel_source(KernelSpec(dtype, surrogate(name), hard, refractory, False)))
+    compiled, log = compile_for_gpu(kernel_source(KernelSpec(dtype, surrogate(name), hard, detach)))
     assert compiled, log
     spills = re.findall(r"(\d+) bytes spill stores", log)
     assert len(spills) == 2 and all(int(s) == 0 for s in spills), log
@@ -264,3 +287,25 @@ def test_nan_or_inf_is_found_by_the_kernel(requires_grad) -> None:
     with pytest.raises(ValueError, match="NaN or inf"):
         NEURONS["srr"](backend="cupy").cuda()(x.requires_grad_(requires_grad))
     NEURONS["srr"](backend="cupy", check_finite=False).cuda()(x)  # the check can be switched off
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["srr_trainable", "srr", "lif_hard"])
+def test_no_host_synchronisation_without_the_check(name) -> None:
+    """With ``check_finite=False`` a forward and a backward only queue work on the device: torch's
+    sync debug mode raises at any synchronising call. With the check, its one read-back raises there."""
+    x = torch.randn(200, 4, 16, device="cuda") + 0.3
+    neuron = NEURONS[name](shape=(16,), backend="cupy", check_finite=False).cuda()
+    neuron(x.clone().requires_grad_()).spikes.sum().backward()  # compile and load the kernels first
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with torch.no_grad():
+            neuron(x)
+        result = neuron(x.clone().requires_grad_(), record=True)
+        (result.spikes.sum() + result.v_seq.sum() + result.state.v.sum()).backward()
+        neuron.check_finite = True
+        with pytest.raises(RuntimeError, match="synchroniz"):
+            neuron(x)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

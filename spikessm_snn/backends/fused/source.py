@@ -97,7 +97,6 @@ class KernelSpec:
     dtype: str  # input/output dtype name: float16, bfloat16, float32, float64
     surrogate: Surrogate
     hard_reset: bool
-    refractory: bool  # False: r stays 0 (ResetLIF), its loads and stores are skipped
     detach_reset: bool
     forward_chunk: int = FORWARD_CHUNK
     backward_chunk: int = BACKWARD_CHUNK
@@ -124,7 +123,6 @@ typedef {acc} acc_t;
 #define BCHUNK {max(1, spec.backward_chunk // width)}
 #define BACKWARD_PREFETCH {int(spec.backward_prefetch)}
 #define HARD_RESET {int(spec.hard_reset)}
-#define REFRACTORY {int(spec.refractory)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
 __device__ __forceinline__ acc_t load_io(io_t p) {{ return {load}; }}
 __device__ __forceinline__ io_t store_io(acc_t v) {{ return {store}; }}
@@ -132,11 +130,18 @@ __device__ __forceinline__ acc_t mul(acc_t a, acc_t b) {{ return __{sfx}mul_rn(a
 __device__ __forceinline__ acc_t add(acc_t a, acc_t b) {{ return __{sfx}add_rn(a, b); }}
 __device__ __forceinline__ acc_t sub(acc_t a, acc_t b) {{ return __{sfx}sub_rn(a, b); }}
 __device__ __forceinline__ acc_t surrogate_derivative(acc_t z) {{ return {derivative}; }}
+// r stays exactly 0 (its stores and loads are skipped) unless the neuron has a refractory
+// magnitude or starts with a trace: decided per neuron on the device, never by the host
+__device__ __forceinline__ bool has_trace(acc_t c, acc_t r0, acc_t tau_r) {{
+  return c != (acc_t)0 || r0 != (acc_t)0 || !isfinite(tau_r);
+}}
 """
 
 
 _FORWARD = r"""
 // h = tau v + x;  z = (h - u) - r;  s = z >= 0;  v = reset(h, s);  r = tau_r r + c s
+// save: 0 nothing (h_seq, r_seq may be null); 1 h, and r where the trace can be non-zero (what
+// the backward reads); 2 h and every r (recorded). non_finite: null, or set to 1 on NaN/inf in x.
 extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
@@ -147,6 +152,7 @@ extern "C" __global__ void neuron_forward(
   bool finite = true;
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
   acc_t v = v_state[i], r = r_state[i];
+  const bool save_r = save == 2 || (save == 1 && has_trace(c, r, ar));
   acc_t next[CHUNK];
 #pragma unroll
   for (int k = 0; k < CHUNK; ++k) next[k] = k < steps ? load_io(x[k * n + i]) : (acc_t)0;
@@ -172,16 +178,14 @@ extern "C" __global__ void neuron_forward(
 #else
         v = s ? sub(h, u) : h;
 #endif
-#if REFRACTORY
         r = add(mul(ar, r), s ? c : (acc_t)0);
-        if (save) r_seq[t * n + i] = r;
-#endif
+        if (save_r) r_seq[t * n + i] = r;
       }
     }
   }
   v_state[i] = v;
   r_state[i] = r;
-  if (!finite) atomicOr(non_finite, 1);
+  if (!finite && non_finite) atomicOr(non_finite, 1);
 }
 """
 
@@ -191,16 +195,15 @@ struct Step { acc_t gs, h, rp, gh, gr; };
 
 __device__ __forceinline__ Step load_step(
     const long long t, const long long n, const long long i, const io_t* g_spikes, const acc_t* g_h,
-    const acc_t* g_r, const acc_t* h_seq, const acc_t* r_seq, const acc_t r0, const int has_g_h, const int has_g_r) {
+    const acc_t* g_r, const acc_t* h_seq, const acc_t* r_seq, const acc_t r0, const bool trace, const int has_g_h,
+    const int has_g_r) {
   Step q = {(acc_t)0, (acc_t)0, (acc_t)0, (acc_t)0, (acc_t)0};
   if (t < 0) return q;
   q.gs = load_io(g_spikes[t * n + i]);
   q.h = h_seq[t * n + i];
   if (has_g_h) q.gh = g_h[t * n + i];
-#if REFRACTORY
-  q.rp = t > 0 ? r_seq[(t - 1) * n + i] : r0;
+  if (trace) q.rp = t > 0 ? r_seq[(t - 1) * n + i] : r0;
   if (has_g_r) q.gr = g_r[t * n + i];
-#endif
   return q;
 }
 
@@ -217,7 +220,8 @@ extern "C" __global__ void neuron_backward(
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
   acc_t lam_h1 = 0, lam_r1 = g_r_last[i], g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
   const acc_t lam_v_last = g_v_last[i];
-#define LOAD(t) load_step(t, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, has_g_h, has_g_r)
+  const bool trace = has_trace(c, r_init, ar);
+#define LOAD(t) load_step(t, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace, has_g_h, has_g_r)
 #if BACKWARD_PREFETCH
   Step next[BCHUNK];
 #pragma unroll
