@@ -18,6 +18,7 @@ from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.fused import autograd, cupy_missing, run_fused
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
 from spikessm_snn.backends.reference import run_reference
+from spikessm_snn.backends.registry import constants_dtype
 from spikessm_snn.neurons.dynamics import NeuronState, zero_state
 from spikessm_snn.neurons.surrogate import SURROGATE_NAMES, surrogate
 
@@ -80,7 +81,7 @@ def on_the_cpu(kernels_on_cpu, monkeypatch):
 
     def run(neuron, x, state, record):
         state = zero_state(x[0]) if state is None else state
-        p = neuron.parameters_for(x[0])
+        p = neuron.parameters_for(x[0], constants_dtype("cupy", x.dtype))
         return run_fused(x, state, p, neuron.spike_fn, neuron.detach_reset, record, neuron.check_finite)
 
     return run
@@ -89,8 +90,8 @@ def on_the_cpu(kernels_on_cpu, monkeypatch):
 def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True, state: NeuronState | None = None):
     """Reference and fused results with the gradients of one loss (to the input, every trainable
     constant and, where given, the initial state). The reference is the loop in the accumulator
-    type (float32; float64 for float64 input) on the upcast input, with exactly the constants the
-    kernel sees (the neuron's, in the input dtype)."""
+    type (float32; float64 for float64 input) on the upcast input, with the neuron's constants in
+    that type (never rounded to a half-precision input's)."""
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     g = torch.randn(x.shape, device=x.device, dtype=acc, generator=torch.Generator(x.device).manual_seed(7))
     outs = []
@@ -99,10 +100,9 @@ def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True,
         xi = x.detach().clone().requires_grad_()
         s0 = None if state is None else NeuronState(*(s.detach().clone().requires_grad_() for s in state))
         if backend == "torch":
-            p = neuron.parameters_for(x[0])
-            p = p._replace(**{k: getattr(p, k).to(acc) for k in ("tau", "threshold", "tau_r", "refractory")})
             x_acc = xi.to(acc)
             s_acc = zero_state(x_acc[0]) if s0 is None else NeuronState(*(s.to(acc) for s in s0))
+            p = neuron.parameters_for(x_acc[0])
             result = run_reference(x_acc, s_acc, p, neuron.spike_fn, neuron.detach_reset, record)
         else:
             result = fused(neuron, xi, s0, record)
@@ -144,6 +144,21 @@ def test_kernels_on_the_cpu_equal_the_reference(name, dtype, record, on_the_cpu)
     assert 0 < outs[0][0].spikes.mean() < 1  # the comparison saw spikes and rests
     single = dtype == torch.float32
     _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)
+
+
+def _assert_half_precision(outs, dtype: torch.dtype) -> None:
+    """Spikes equal the float32 reference on the upcast input with the float32 constants; states
+    within the output dtype's rounding; gradients within 1% (relative norm; the input gradient is
+    rounded to the input dtype)."""
+    assert outs[1][0].spikes.dtype == dtype
+    _assert_equal_to_the_reference(outs, torch.finfo(dtype).eps, 1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", NEURONS)
+def test_kernels_on_the_cpu_in_half_precision(name, dtype, on_the_cpu) -> None:
+    x = (1.2 * torch.randn(400, 2, 33, generator=torch.Generator().manual_seed(4)) + 0.3).to(dtype)
+    _assert_half_precision(_compare(name, x, on_the_cpu, record=True), dtype)
 
 
 def _given_state(steps: int, device: str = "cpu") -> tuple[torch.Tensor, NeuronState]:
@@ -213,18 +228,17 @@ def test_a_given_state_and_its_gradient(name) -> None:
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard", "lif_soft"])
+@pytest.mark.parametrize("name", NEURONS)
 def test_half_precision_in_and_out_with_float32_arithmetic(name, dtype) -> None:
-    """Documented tolerance: spikes equal the float32 reference on the same (upcast) input and
-    constants; potentials within the output dtype's rounding; gradients within 1% (relative
-    norm; the input gradient is rounded to the input dtype)."""
-    x = (torch.randn(800, 4, 32, device="cuda") + 0.3).to(dtype)
-    (ref, g_ref), (ours, g_ours) = _compare(name, x)
-    assert ours.spikes.dtype == dtype and torch.equal(ours.spikes.float(), ref.spikes)
-    eps = torch.finfo(dtype).eps
-    assert (ours.v_seq.float() - ref.v_seq).abs().max() <= eps * ref.v_seq.abs().max().clamp(min=1)
-    for key, value in g_ref.items():
-        assert _rel(g_ours[key], value) < 1e-2, key
+    x = (1.2 * torch.randn(2000, 4, 64, device="cuda") + 0.3).to(dtype)
+    _assert_half_precision(_compare(name, x), dtype)
+
+
+def test_only_the_fused_backend_takes_half_precision_constants_in_float32() -> None:
+    assert constants_dtype("cupy", torch.bfloat16) == constants_dtype("cupy", torch.float16) == torch.float32
+    assert constants_dtype("cupy", torch.float64) == torch.float64
+    assert constants_dtype("torch", torch.bfloat16) == torch.bfloat16
+    assert constants_dtype("pmbc", torch.float16) == torch.float16
 
 
 @pytest.mark.gpu

@@ -5,7 +5,8 @@ For training it also saves the charged potentials ``h`` and the refractory trace
 only for neurons whose trace can be non-zero, decided per neuron by the kernel), in the
 accumulator type (float32; float64 for float64 input), and the backward kernel returns the
 gradients to the input, to every neuron constant and to the initial state. float16/bfloat16 in
-and out with float32 arithmetic: spikes equal the float32 reference on the same (upcast) input.
+and out with float32 arithmetic and float32 constants (the neuron hands them over unrounded,
+``registry.constants_dtype``): spikes equal the float32 reference on the upcast input.
 
 Nothing here waits for the device: with ``check_finite=False`` a call only queues kernels (and
 can be captured in a CUDA graph); with the check, the flag the forward kernel sets on NaN/inf is
