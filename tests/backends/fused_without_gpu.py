@@ -123,6 +123,7 @@ class KernelsOnCpu:
         for header, text in _HOST_HEADERS.items():
             (directory / header).write_text(text)
         self.libraries: dict[KernelSpec, ctypes.CDLL] = {}
+        self.calls: list[tuple[KernelSpec, str, list[KernelArgument]]] = []  # every launch, in order
 
     def library(self, spec: KernelSpec) -> ctypes.CDLL:
         if spec not in self.libraries:
@@ -138,6 +139,7 @@ class KernelsOnCpu:
     def launch(self, spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument]) -> None:
         assert device.type == "cpu" and all(a.device == device for a in args if isinstance(a, torch.Tensor))
         check_arguments(spec, name, args)
+        self.calls.append((spec, name, args))
         for (param, label), arg in zip(kernel_parameters(kernel_source(spec), name), args, strict=True):
             if label in OUTPUTS and not param.startswith("const") and arg is not None:
                 arg.fill_(float("nan"))

@@ -12,7 +12,7 @@ import re
 
 import pytest
 import torch
-from fused_without_gpu import KernelsOnCpu, compile_for_gpu, host_compiler_missing, nvrtc_missing
+from fused_without_gpu import KernelsOnCpu, compile_for_gpu, host_compiler_missing, kernel_parameters, nvrtc_missing
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.fused import autograd, cupy_missing, run_fused
@@ -78,6 +78,7 @@ def kernels_on_cpu(tmp_path_factory) -> KernelsOnCpu:
 def on_the_cpu(kernels_on_cpu, monkeypatch):
     """The fused backend with its kernels on the CPU: ``(neuron, x, state, record) -> result``."""
     monkeypatch.setattr(autograd, "launch", kernels_on_cpu.launch)
+    kernels_on_cpu.calls.clear()
 
     def run(neuron, x, state, record):
         state = zero_state(x[0]) if state is None else state
@@ -87,9 +88,14 @@ def on_the_cpu(kernels_on_cpu, monkeypatch):
     return run
 
 
-def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True, state: NeuronState | None = None):
-    """Reference and fused results with the gradients of one loss (to the input, every trainable
-    constant and, where given, the initial state). The reference is the loop in the accumulator
+ALL_OUTPUTS = ("spikes", "v", "r", "v_seq", "r_seq")
+
+
+def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True, state: NeuronState | None = None,
+             loss_on: tuple[str, ...] = ALL_OUTPUTS, x_grad: bool = True):  # fmt: skip
+    """Reference and fused results with the gradients of one loss on the outputs ``loss_on`` (the
+    sequences where recorded) to the input (if ``x_grad``), every trainable constant and, where
+    given, the initial state. The reference is the loop in the accumulator
     type (float32; float64 for float64 input) on the upcast input, with the neuron's constants in
     that type (never rounded to a half-precision input's)."""
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -97,7 +103,7 @@ def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True,
     outs = []
     for backend in ("torch", "fused"):
         neuron = NEURONS[name](shape=(x.shape[-1],)).to(x.device, acc)
-        xi = x.detach().clone().requires_grad_()
+        xi = x.detach().clone().requires_grad_(x_grad)
         s0 = None if state is None else NeuronState(*(s.detach().clone().requires_grad_() for s in state))
         if backend == "torch":
             x_acc = xi.to(acc)
@@ -106,11 +112,11 @@ def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True,
             result = run_reference(x_acc, s_acc, p, neuron.spike_fn, neuron.detach_reset, record)
         else:
             result = fused(neuron, xi, s0, record)
-        loss = (result.spikes.to(acc) * g).sum() + result.state.v.to(acc).sum() + 0.5 * result.state.r.to(acc).sum()
-        if record:
-            loss = loss + 0.3 * (result.v_seq.to(acc) * g.flip(0)).sum() + 0.2 * (result.r_seq.to(acc) * g).sum()
-        loss.backward()
-        grads = {"x": xi.grad, **{k: p.grad for k, p in neuron.named_parameters()}}
+        outputs = {"spikes": result.spikes, "v": result.state.v, "r": result.state.r, "v_seq": result.v_seq,
+                   "r_seq": result.r_seq}  # fmt: skip
+        weights = {"spikes": g, "v": 1.0, "r": 0.5, "v_seq": 0.3 * g.flip(0), "r_seq": 0.2 * g}
+        sum((outputs[k].to(acc) * weights[k]).sum() for k in loss_on if outputs[k] is not None).backward()
+        grads = {**({"x": xi.grad} if x_grad else {}), **{k: p.grad for k, p in neuron.named_parameters()}}
         if s0 is not None:
             grads.update(v0=s0.v.grad, r0=s0.r.grad)
         outs.append((result, grads))
@@ -159,6 +165,26 @@ def _assert_half_precision(outs, dtype: torch.dtype) -> None:
 def test_kernels_on_the_cpu_in_half_precision(name, dtype, on_the_cpu) -> None:
     x = (1.2 * torch.randn(400, 2, 33, generator=torch.Generator().manual_seed(4)) + 0.3).to(dtype)
     _assert_half_precision(_compare(name, x, on_the_cpu, record=True), dtype)
+
+
+@pytest.mark.parametrize(
+    ("loss_on", "x_grad"),
+    [(("spikes",), True), (("v",), True), (("r", "r_seq"), True), (("v_seq",), True), (("spikes", "v"), False)],
+)
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_soft_rect"])
+def test_kernels_on_the_cpu_with_some_outputs_unused(name, loss_on, x_grad, on_the_cpu) -> None:
+    x = 1.2 * torch.randn(90, 2, 9, generator=torch.Generator().manual_seed(6), dtype=torch.float64) + 0.3
+    _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, True, None, loss_on, x_grad), 1e-13, 1e-12)
+
+
+def test_unused_outputs_pass_no_gradient_to_the_kernel(kernels_on_cpu, on_the_cpu) -> None:
+    """No ``[T, N]`` zeros for the gradients of ``h``, ``r`` and the final state nobody used."""
+    x = torch.randn(50, 2, 8, generator=torch.Generator().manual_seed(2)).requires_grad_()
+    on_the_cpu(NEURONS["srr_trainable"](), x, None, False).spikes.sum().backward()
+    (spec, name, args) = kernels_on_cpu.calls[-1]
+    passed = {label: arg for (_, label), arg in zip(kernel_parameters(kernel_source(spec), name), args, strict=True)}
+    assert name == "neuron_backward" and passed["g_spikes"] is not None and passed["g_x"] is not None
+    assert all(passed[label] is None for label in ("g_h", "g_r", "g_v_last", "g_r_last"))
 
 
 def _given_state(steps: int, device: str = "cpu") -> tuple[torch.Tensor, NeuronState]:
@@ -216,6 +242,14 @@ def test_very_long_sequences_and_no_recording() -> None:
 def test_float64_equals_the_reference(name) -> None:
     x = torch.randn(500, 2, 9, device="cuda", dtype=torch.float64)
     _assert_equal_to_the_reference(_compare(name, x), 1e-12, 1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("loss_on", "x_grad"), [(("spikes",), True), (("v",), True), (("spikes", "v"), False)])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_soft_rect"])
+def test_some_outputs_unused(name, loss_on, x_grad) -> None:
+    x = 1.2 * torch.randn(700, 2, 9, device="cuda", dtype=torch.float64) + 0.3
+    _assert_equal_to_the_reference(_compare(name, x, record=False, loss_on=loss_on, x_grad=x_grad), 1e-12, 1e-10)
 
 
 @pytest.mark.gpu

@@ -26,7 +26,7 @@ from ...neurons.dynamics import NeuronParameters, NeuronState, reset_potential
 from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..result import MultiStepResult
 from .launch import cupy_missing, launch
-from .source import KernelSpec
+from .source import GRADIENT_BITS, KernelSpec
 
 SAVE_NOTHING, SAVE_FOR_BACKWARD, SAVE_EVERY_R = 0, 1, 2  # the forward kernel's ``save``
 
@@ -47,30 +47,34 @@ def _launch_forward(
 
 class _FusedFunction(torch.autograd.Function):
     """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]`` and the
-    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` is set where ``x`` held NaN or inf."""
+    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` is set where ``x`` held NaN or inf.
+
+    Gradients are not materialised: an output nobody used passes ``None`` to the backward, whose
+    kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` is computed only when ``x`` wants it."""
 
     @staticmethod
     def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, save, non_finite):
+        ctx.set_materialize_grads(False)
         constants = [tau, threshold, tau_r, refractory]
         v, r = v0.clone(), r0.clone()
         spikes, h, r_seq = _launch_forward(spec, x, constants, v, r, v_reset, save, non_finite)
         ctx.save_for_backward(h, r_seq, *constants, v0, r0)
-        ctx.spec, ctx.v_reset = spec, v_reset
+        ctx.spec, ctx.v_reset, ctx.x_dtype = spec, v_reset, x.dtype
         return spikes, h, r_seq, v, r
 
     @staticmethod
-    def backward(ctx: Any, g_spikes: Tensor, g_h: Tensor | None, g_r: Tensor | None, g_v: Tensor | None,
-                 g_r_last: Tensor | None):  # fmt: skip
+    def backward(ctx: Any, *grads: Tensor | None):
         h, r_seq, tau, threshold, tau_r, refractory, v0, r0 = ctx.saved_tensors
         steps, n = h.shape
-        has_g_h, has_g_r = g_h is not None, g_r is not None
-        g_v, g_r_last = (torch.zeros_like(r0) if g is None else g.contiguous() for g in (g_v, g_r_last))
-        g_x = torch.empty_like(g_spikes)
+        given = dict(zip(("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last"), grads, strict=True))
+        given = {name: g.contiguous() for name, g in given.items() if g is not None}
+        g_x = torch.empty_like(h, dtype=ctx.x_dtype) if ctx.needs_input_grad[0] else None
+        bits = sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if g_x is not None else 0)
         g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
         launch(ctx.spec, "neuron_backward", n, h.device, [
-            g_spikes.contiguous(), g_h.contiguous() if has_g_h else h, g_r.contiguous() if has_g_r else h,
-            h, r_seq, tau, threshold, tau_r, refractory, v0, r0, g_v, g_r_last,
-            g_x, g_params, steps, n, ctx.v_reset, np.int32(has_g_h), np.int32(has_g_r),
+            *(given.get(name) for name in ("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last")),
+            h, r_seq, tau, threshold, tau_r, refractory, v0, r0,
+            g_x, g_params, steps, n, ctx.v_reset, np.int32(bits),
         ])  # fmt: skip
         return (g_x, *g_params, None, None, None, None)
 

@@ -19,6 +19,8 @@ from ...neurons.surrogate import Surrogate
 FORWARD_CHUNK = 32  # float32 steps of input in registers per thread, double-buffered
 BACKWARD_CHUNK = 16  # the backward holds up to five streams per step; halved for float64
 BACKWARD_PREFETCH = False  # measured no faster on the H100 (analysis/profile_fused.py)
+# The backward's ``grads``: which gradients exist (a missing one's pointer may be null), and whether dL/dx is wanted
+GRADIENT_BITS = {"g_spikes": 1, "g_h": 2, "g_r": 4, "g_v_last": 8, "g_r_last": 16, "g_x": 32}
 _C_TYPES = {"float16": "__half", "bfloat16": "__nv_bfloat16", "float32": "float", "float64": "double"}
 _TO_ACC = {"__half": "__half2float", "__nv_bfloat16": "__bfloat162float"}
 _FROM_FLOAT = {"__half": "__float2half_rn", "__nv_bfloat16": "__float2bfloat16_rn"}
@@ -115,8 +117,10 @@ def _prelude(spec: KernelSpec) -> str:
     store = f"{_FROM_FLOAT[t]}(v)" if t in _FROM_FLOAT else f"({t})(v)"
     derivative = spec.surrogate.derivative(CudaExpr("z", acc), CudaMath(acc)).code
     header = {"__half": "#include <cuda_fp16.h>", "__nv_bfloat16": "#include <cuda_bf16.h>"}.get(t, "")
+    has = "\n".join(f"#define HAS_{name.upper()} (grads & {bit})" for name, bit in GRADIENT_BITS.items())
     return f"""
 {header}
+{has}
 typedef {t} io_t;
 typedef {acc} acc_t;
 #define CHUNK {max(1, spec.forward_chunk // width)}
@@ -194,34 +198,33 @@ _BACKWARD = r"""
 struct Step { acc_t gs, h, rp, gh, gr; };
 
 __device__ __forceinline__ Step load_step(
-    const long long t, const long long n, const long long i, const io_t* g_spikes, const acc_t* g_h,
-    const acc_t* g_r, const acc_t* h_seq, const acc_t* r_seq, const acc_t r0, const bool trace, const int has_g_h,
-    const int has_g_r) {
+    const long long t, const long long n, const long long i, const int grads, const io_t* g_spikes,
+    const acc_t* g_h, const acc_t* g_r, const acc_t* h_seq, const acc_t* r_seq, const acc_t r0, const bool trace) {
   Step q = {(acc_t)0, (acc_t)0, (acc_t)0, (acc_t)0, (acc_t)0};
   if (t < 0) return q;
-  q.gs = load_io(g_spikes[t * n + i]);
   q.h = h_seq[t * n + i];
-  if (has_g_h) q.gh = g_h[t * n + i];
+  if (HAS_G_SPIKES) q.gs = load_io(g_spikes[t * n + i]);
+  if (HAS_G_H) q.gh = g_h[t * n + i];
+  if (HAS_G_R) q.gr = g_r[t * n + i];
   if (trace) q.rp = t > 0 ? r_seq[(t - 1) * n + i] : r0;
-  if (has_g_r) q.gr = g_r[t * n + i];
   return q;
 }
 
 extern "C" __global__ void neuron_backward(
-    const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,
+    const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
+    const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
     const acc_t* __restrict__ h_seq, const acc_t* __restrict__ r_seq,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
     const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
-    const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
     io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n]: tau, threshold, tau_r, refractory, v0, r0
-    const long long steps, const long long n, const acc_t v_reset, const int has_g_h, const int has_g_r) {
+    const long long steps, const long long n, const acc_t v_reset, const int grads) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
-  acc_t lam_h1 = 0, lam_r1 = g_r_last[i], g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
-  const acc_t lam_v_last = g_v_last[i];
+  acc_t lam_h1 = 0, lam_r1 = HAS_G_R_LAST ? g_r_last[i] : (acc_t)0, g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
+  const acc_t lam_v_last = HAS_G_V_LAST ? g_v_last[i] : (acc_t)0;
   const bool trace = has_trace(c, r_init, ar);
-#define LOAD(t) load_step(t, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace, has_g_h, has_g_r)
+#define LOAD(t) load_step(t, n, i, grads, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace)
 #if BACKWARD_PREFETCH
   Step next[BCHUNK];
 #pragma unroll
@@ -256,7 +259,7 @@ extern "C" __global__ void neuron_backward(
         const acc_t lam_s = q.gs + RESET_GRAD * (dv_ds * lam_v + c * lam_r);
         const acc_t lam_z = surrogate_derivative(z) * lam_s;
         const acc_t lam_h = q.gh + lam_z + dv_dh * lam_v;
-        g_x[t * n + i] = store_io(lam_h);
+        if (HAS_G_X) g_x[t * n + i] = store_io(lam_h);
         g_a += lam_h1 * v;
 #if HARD_RESET
         g_u -= lam_z;
