@@ -8,7 +8,8 @@ C signature (count, size, pointee dtype, contiguity), fills the outputs with NaN
 memory can hold anything: what a kernel must write, or never read), converts the arguments with
 the launcher's own ``kernel_arguments`` and calls the kernel once per thread of the grid.
 
-``compile_for_gpu`` compiles a source with NVRTC for ``sm_90`` (ptxas log included), where the
+``surrogate_on_cpu`` compiles the kernels' surrogate derivatives the same way, to be evaluated
+on a grid. ``compile_for_gpu`` compiles a source with NVRTC for ``sm_90`` (ptxas log included), where the
 NVRTC library and the CUDA headers are installed (e.g. the ``nvidia-cuda-nvrtc-cu12`` and
 ``nvidia-cuda-runtime-cu12`` wheels, or a CUDA toolkit).
 """
@@ -30,7 +31,8 @@ import numpy as np
 import torch
 
 from spikessm_snn.backends.fused.launch import THREADS, KernelArgument, kernel_arguments
-from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
+from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, surrogate_source
+from spikessm_snn.neurons.surrogate import Surrogate
 
 _HOST_PRELUDE = r"""
 #include <cmath>
@@ -127,13 +129,9 @@ class KernelsOnCpu:
 
     def library(self, spec: KernelSpec) -> ctypes.CDLL:
         if spec not in self.libraries:
-            stem = self.directory / f"kernels{len(self.libraries)}"
-            stem.with_suffix(".cpp").write_text(_HOST_PRELUDE + kernel_source(spec))
-            flags = ["-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-w", f"-I{self.directory}"]
-            command = ["g++", *flags, str(stem.with_suffix(".cpp")), "-o", str(stem.with_suffix(".so"))]
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            assert done.returncode == 0, done.stderr
-            self.libraries[spec] = ctypes.CDLL(str(stem.with_suffix(".so")))
+            source = self.directory / f"kernels{len(self.libraries)}.cpp"
+            source.write_text(_HOST_PRELUDE + kernel_source(spec))
+            self.libraries[spec] = _compile_for_host(source, [f"-I{self.directory}"])
         return self.libraries[spec]
 
     def launch(self, spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument]) -> None:
@@ -152,6 +150,40 @@ class KernelsOnCpu:
             for thread in range(THREADS):
                 library.set_thread(block, thread, THREADS)
                 kernel(*values)
+
+
+def _compile_for_host(source: Path, flags: list[str]) -> ctypes.CDLL:
+    flags = ["-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-w", *flags]
+    done = subprocess.run(["g++", *flags, str(source), "-o", str(source.with_suffix(".so"))],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return ctypes.CDLL(str(source.with_suffix(".so")))
+
+
+def surrogate_on_cpu(directory: Path, surrogate: Surrogate, dtype: torch.dtype):
+    """The kernels' ``surrogate_derivative`` for ``acc_t = dtype`` (float32/float64), as a function
+    of a CPU tensor ``z``."""
+    c_type = {torch.float32: "float", torch.float64: "double"}[dtype]
+    source = directory / f"surrogate_{surrogate.name}_{surrogate.alpha}_{c_type}.cpp"
+    source.write_text(
+        _HOST_PRELUDE
+        + f"typedef {c_type} acc_t;\n"
+        + surrogate_source(surrogate)
+        + """
+extern "C" void evaluate(const acc_t* z, acc_t* out, long long n) {
+  for (long long i = 0; i < n; ++i) out[i] = surrogate_derivative(z[i]);
+}
+"""
+    )
+    evaluate = _compile_for_host(source, []).evaluate
+
+    def derivative(z: torch.Tensor) -> torch.Tensor:
+        z = z.to(dtype).contiguous()
+        out = torch.empty_like(z)
+        evaluate(ctypes.c_void_p(z.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_longlong(z.numel()))
+        return out
+
+    return derivative
 
 
 def host_compiler_missing() -> str | None:

@@ -8,11 +8,19 @@ NVRTC where it is installed.
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
 import torch
-from fused_without_gpu import KernelsOnCpu, compile_for_gpu, host_compiler_missing, kernel_parameters, nvrtc_missing
+from fused_without_gpu import (
+    KernelsOnCpu,
+    compile_for_gpu,
+    host_compiler_missing,
+    kernel_parameters,
+    nvrtc_missing,
+    surrogate_on_cpu,
+)
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.fused import autograd, cupy_missing, run_fused
@@ -45,10 +53,20 @@ NEURONS = {
 }
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("alpha", [None, 0.7])
 @pytest.mark.parametrize("name", SURROGATE_NAMES)
-def test_kernel_source_renders_each_surrogate(name) -> None:
-    source = kernel_source(KernelSpec("float32", surrogate(name), False, False))
-    assert "surrogate_derivative(acc_t z) { return" in source and "neuron_backward" in source
+def test_the_kernels_surrogates_equal_the_torch_ones_on_a_grid(name, alpha, dtype, tmp_path) -> None:
+    """The C formulas against ``neurons/surrogate.py`` (compiled for the host: the same source)."""
+    reason = host_compiler_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    s = surrogate(name, alpha)
+    edges = torch.tensor([0.0, s.alpha, 0.5 / s.alpha, 1.0 / s.alpha, 2.0 / (math.pi * s.alpha)], dtype=dtype)
+    z = torch.cat([torch.linspace(-4, 4, 4001, dtype=dtype), edges, -edges, edges.nextafter(-edges)])
+    expected = s.derivative(z).to(dtype)
+    assert expected.abs().max() > 0 and (expected == 0).float().mean() < 0.9  # the grid saw the shape
+    torch.testing.assert_close(surrogate_on_cpu(tmp_path, s, dtype)(z), expected, rtol=1e-6, atol=1e-7)
 
 
 def test_without_cupy_or_a_gpu_the_error_says_what_is_missing(randn) -> None:
