@@ -201,15 +201,17 @@ def _nvidia_paths(pattern: str) -> list[str]:
 
 @functools.cache
 def _nvrtc() -> tuple[ctypes.CDLL, list[str]] | None:
-    """The NVRTC library and the include directories holding ``cuda_fp16.h``, or ``None``."""
+    """The NVRTC library and the include directories holding ``cuda_fp16.h`` (its own first), or ``None``."""
     libraries = [p for p in _nvidia_paths("**/libnvrtc.so*") if "builtins" not in p and ".alt." not in p]
     found = ctypes.util.find_library("nvrtc")
     includes = sorted({str(Path(p).parent) for p in _nvidia_paths("**/include/cuda_fp16.h")})
     for candidate in [*libraries, *([found] if found else [])]:
         try:
-            return ctypes.CDLL(candidate), includes
+            library = ctypes.CDLL(candidate)
         except OSError:
             continue
+        own = str(Path(candidate).parent.parent / "include")
+        return library, sorted(includes, key=lambda d: d != own)
     return None
 
 
