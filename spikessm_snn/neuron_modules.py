@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
-from .backends.registry import BACKENDS, get_backend, run_backend
+from .backends.registry import BACKENDS, constants_dtype, get_backend, run_backend
 from .backends.result import MultiStepResult
 from .neurons.checks import check_input, check_parameters, check_state
 from .neurons.dynamics import NeuronParameters, NeuronState, neuron_step, zero_state
@@ -57,14 +58,15 @@ class SpikingNeuron(nn.Module):
     def supported_backends(self) -> tuple[str, ...]:
         return tuple(BACKENDS)
 
-    def parameters_for(self, x: Tensor) -> NeuronParameters:
-        """The current constants in the input's dtype, checked against one step's shape."""
+    def parameters_for(self, x: Tensor, dtype: torch.dtype | None = None) -> NeuronParameters:
+        """The current constants in ``dtype`` (default: the input's), checked against one step's shape."""
         step_shape = x.shape[1:] if x.dim() >= 2 else x.shape
+        dtype = x.dtype if dtype is None else dtype
         p = NeuronParameters(
-            self.tau().to(x.dtype),
-            self.threshold().to(x.dtype),
-            self.tau_r().to(x.dtype),
-            self.refractory().to(x.dtype),
+            self.tau().to(dtype),
+            self.threshold().to(dtype),
+            self.tau_r().to(dtype),
+            self.refractory().to(dtype),
             self.hard_reset,
             self.v_reset,
         )
@@ -72,9 +74,14 @@ class SpikingNeuron(nn.Module):
         return p
 
     def forward(self, x_seq: Tensor, state: NeuronState | None = None, record: bool = False) -> MultiStepResult:
-        """``x_seq [T, B, ...]`` -> spikes ``[T, B, ...]`` and the final state, by ``self.backend``."""
+        """``x_seq [T, B, ...]`` -> spikes ``[T, B, ...]`` and the final state, by ``self.backend``.
+
+        Half-precision input: ``'torch'`` (and ``'pmbc'``, equal to it) compute in the input's dtype
+        with the constants rounded to it; ``'cupy'`` computes in float32 on the upcast input with
+        the float32 constants (``registry.constants_dtype``).
+        """
         check_input(x_seq, multi_step=True, check_finite=False)  # NaN/inf: checked by run_backend
-        p = self.parameters_for(x_seq[0])
+        p = self.parameters_for(x_seq[0], constants_dtype(self.backend, x_seq.dtype))
         state = self._state_for(x_seq[0], state)
         return run_backend(self.backend, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)
 
