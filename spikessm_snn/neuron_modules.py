@@ -22,14 +22,18 @@ from .neurons.surrogate import SpikeFunction, resolve_spike_function
 
 
 class SpikingNeuron(nn.Module):
-    """A member of the neuron family of ``dynamics.py`` (use ``SRRNeuron`` / ``ResetLIFNeuron``)."""
+    """A member of the neuron family of ``dynamics.py`` (use ``SRRNeuron`` / ``ResetLIFNeuron``).
+
+    Each constant is a module whose call returns its value: a ``ConstrainedParameter``, or (in the
+    snnTorch adapter) the tensor as snnTorch keeps it.
+    """
 
     def __init__(
         self,
-        tau: ConstrainedParameter,
-        threshold: ConstrainedParameter,
-        tau_r: ConstrainedParameter,
-        refractory: ConstrainedParameter,
+        tau: nn.Module,
+        threshold: nn.Module,
+        tau_r: nn.Module,
+        refractory: nn.Module,
         hard_reset: bool,
         v_reset: float,
         surrogate: str | SpikeFunction | None,
