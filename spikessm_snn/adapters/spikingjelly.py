@@ -17,7 +17,8 @@ The arguments take SpikingJelly's names *and meanings*, so a node drops into Spi
   functions as ours of that name and are taken as ours, so every backend accepts them; any
   other callable runs on the ``'torch'`` backend. Default: the papers' triangle.
 - ``detach_reset``, ``step_mode`` (``'s'``: ``x [N, ...]``; ``'m'``: ``x_seq [T, N, ...]`` through the
-  chosen backend), ``store_v_seq`` (``v_seq`` and the refractory ``r_seq``, ``[T, N, ...]``),
+  chosen backend), ``store_v_seq`` (multi-step mode: ``v_seq`` and the refractory ``r_seq``,
+  ``[T, N, ...]``),
   ``backend`` (any of ours; ``functional.set_backend`` of 0.0.0.0.14 and our ``set_backend``
   both set it).
 
@@ -54,8 +55,9 @@ _SAME_SURROGATE = {"Sigmoid": "sigmoid", "ATan": "atan", "Rect": "rect"}  # Spik
 def spike_function(surrogate_function: Any) -> Any:
     """Ours for SpikingJelly's ``Sigmoid`` / ``ATan`` / ``Rect`` in spiking mode (same alpha, same
     forward and derivative); anything else as given."""
-    name = _SAME_SURROGATE.get(type(surrogate_function).__name__)
-    if name is None or type(surrogate_function) is not getattr(sj_surrogate, type(surrogate_function).__name__):
+    class_name = type(surrogate_function).__name__
+    name = _SAME_SURROGATE.get(class_name)
+    if name is None or type(surrogate_function) is not getattr(sj_surrogate, class_name, None):
         return surrogate_function
     return Surrogate(name, float(surrogate_function.alpha)) if surrogate_function.spiking else surrogate_function
 

@@ -82,6 +82,19 @@ def test_per_neuron_beta_and_threshold_tensors_as_snn_leaky(randn) -> None:
     assert ours.beta.grad.shape == (16,) and ours.threshold.grad.abs().sum() > 0
 
 
+def test_state_dict_round_trip(randn) -> None:
+    generator = torch.Generator().manual_seed(4)
+    srr = SRR(beta=torch.rand(6, generator=generator), threshold=torch.rand(6, generator=generator) + 0.5,
+              learn_beta=True, learn_refractory=True)  # fmt: skip
+    x = randn(20, 3, 6, dtype=torch.float32, scale=1.5, mean=0.3)
+    expected = srr.forward_sequence(x)[0]
+    loaded = SRR(beta=torch.full((6,), 0.5), threshold=torch.ones(6), learn_beta=True, learn_refractory=True)
+    assert not torch.equal(loaded.forward_sequence(x)[0], expected) and expected.sum() > 0
+    loaded.reset_mem()
+    loaded.load_state_dict(srr.state_dict())
+    assert torch.equal(loaded.forward_sequence(x)[0], expected)
+
+
 def test_the_papers_neurons_are_the_default(randn) -> None:
     lif = ResetLIF(beta=0.5, threshold=0.75).double()
     x = randn(20, 3, 4, scale=1.5)
@@ -136,7 +149,7 @@ def _tutorial_5(neuron_class, generator: torch.Generator, steps: int = 15) -> li
     optimizer = torch.optim.Adam(net.parameters(), lr=5e-3, betas=(0.9, 0.999))
     history = []
     for _ in range(steps):
-        spk_rec, mem_rec = net(data)
+        _spk_rec, mem_rec = net(data)
         loss_val = torch.zeros((1,))
         for step in range(num_steps):
             loss_val += loss(mem_rec[step], targets)
@@ -195,7 +208,7 @@ def test_init_hidden_loop_over_several_batches_with_utils_reset(randn) -> None:
     batches = randn(3, 12, 4, 8, dtype=torch.float32, scale=2.0)  # 3 batches of T = 12
     for batch in batches:  # snnTorch's standard loop: it used to die on the second batch
         utils.reset(net)
-        spk_rec, mem_rec = zip(*(net(x_t) for x_t in batch), strict=True)
+        _spk_rec, mem_rec = zip(*(net(x_t) for x_t in batch), strict=True)
         loss = nn.functional.cross_entropy(torch.stack(mem_rec).mean(0), torch.tensor([0, 1, 2, 0]))
         optimizer.zero_grad()
         loss.backward()
@@ -258,8 +271,10 @@ def test_backprop_bptt(last, randn) -> None:
         from snntorch import backprop
 
     torch.manual_seed(0)
-    output = ResetLIF(beta=0.9, init_hidden=True, output=True) if last == "ResetLIF" else SRR(init_hidden=True, output=True)
-    net = nn.Sequential(nn.Linear(6, 12), SRR(beta=0.7, init_hidden=True), nn.Linear(12, 3), output)
+    output_class = ResetLIF if last == "ResetLIF" else SRR
+    net = nn.Sequential(
+        nn.Linear(6, 12), SRR(beta=0.7, init_hidden=True), nn.Linear(12, 3), output_class(init_hidden=True, output=True)
+    )
     data = randn(4, 6, dtype=torch.float32, scale=2.0, mean=0.5)  # still inputs, presented num_steps times
     loader = [(data[i : i + 2], torch.tensor([0, 2])) for i in (0, 2)]
     before = [p.detach().clone() for p in net.parameters()]

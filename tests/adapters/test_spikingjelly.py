@@ -4,6 +4,7 @@ spike, SpikingJelly's model zoo with our nodes, monitors, detach_net on every ba
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import logging
@@ -85,7 +86,8 @@ def test_spikingjelly_surrogates_give_spikingjelly_gradients_on_every_backend(ra
     names = [name for name in ("Sigmoid", "ATan", "Rect") if hasattr(surrogate, name)]
     x = randn(40, 3, 5, scale=1.5, mean=0.3)
     for name in names:
-        theirs = neuron.LIFNode(tau=2.0, decay_input=False, surrogate_function=getattr(surrogate, name)(), step_mode="m")
+        theirs = neuron.LIFNode(tau=2.0, decay_input=False, surrogate_function=getattr(surrogate, name)())
+        functional.set_step_mode(theirs, "m")
         x_theirs = x.clone().requires_grad_()
         theirs(x_theirs).sum().backward()
         ours = ResetLIFNode(tau=2.0, surrogate_function=getattr(surrogate, name)(), step_mode="m", backend="pmbc")
@@ -302,6 +304,22 @@ def test_training_through_nodes_reaches_every_trainable_constant(randn) -> None:
     net(randn(20, 4, 6, dtype=torch.float32, scale=2.0)).sum().backward()
     for name, p in net.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_state_dict_round_trip_and_deepcopy(randn) -> None:
+    def make() -> SRRNode:
+        return SRRNode(tau=2.0, shape=(5,), learn_tau=True, learn_u_th=True, step_mode="m").double()
+
+    node = make()
+    with torch.no_grad():
+        node.threshold.raw.add_(torch.linspace(-0.5, 0.5, 5, dtype=torch.float64))
+    x = randn(30, 2, 5, scale=2.0)
+    expected = node(x)
+    functional.reset_net(node)
+    loaded = make()
+    loaded.load_state_dict(node.state_dict())
+    assert torch.equal(loaded(x), expected) and torch.equal(copy.deepcopy(node)(x), expected)
+    assert not torch.equal(make()(x), expected) and expected.sum() > 0
 
 
 def test_decay_input_trains_the_decay_through_the_input_too(randn) -> None:
