@@ -101,6 +101,12 @@ class SpikingNeuron(nn.Module):
         return f"reset={reset}, backend={self.backend!r}, detach_reset={self.detach_reset}"
 
 
+def owned_state(state: NeuronState) -> NeuronState:
+    """``state`` with storage of its own, to keep between calls: a backend's final state may be a
+    view of its ``[T, ...]`` output, which would stay alive and cannot be detached in place."""
+    return NeuronState(*(s.clone() if s._base is not None else s for s in state))
+
+
 class BackendOfNeuron:
     """``backend`` / ``supported_backends`` of a wrapped ``self.neuron`` (for the adapters)."""
 

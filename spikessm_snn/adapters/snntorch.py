@@ -48,7 +48,7 @@ except ImportError as error:  # pragma: no cover - exercised only without snntor
     raise ImportError("spikessm_snn.adapters.snntorch needs snntorch; 'pip install snntorch==1.0.0'") from error
 
 from ..backends.result import BackendUnavailableError
-from ..neuron_modules import BackendOfNeuron, SpikingNeuron
+from ..neuron_modules import BackendOfNeuron, SpikingNeuron, owned_state
 from ..neurons.checks import check_input
 from ..neurons.dynamics import NeuronState, charge, reset_potential
 from ..neurons.surrogate import SpikeFunction, Surrogate, resolve_spike_function
@@ -72,7 +72,7 @@ class _Constant(nn.Module):
         if not in_range or (high is not None and bool((tensor > high).any())):
             rng = {"decay": "in [0, 1]", "positive": "> 0", "nonnegative": ">= 0"}[kind]
             raise ValueError(f"{name} must be {rng} (and finite), got {value}")
-        self.low, self.high = low, high
+        self.name, self.low, self.high = name, low, high
         if learn:
             self.value = nn.Parameter(tensor)
         else:
@@ -82,6 +82,10 @@ class _Constant(nn.Module):
         if self.low is None and self.high is None:
             return self.value
         return self.value.clamp(self.low, self.high)
+
+    def extra_repr(self) -> str:
+        kind = "learnt" if isinstance(self.value, nn.Parameter) else "fixed"
+        return f"{self.name}, {kind}, shape={tuple(self.value.shape)}"
 
 
 class _ConstantView:
@@ -214,6 +218,12 @@ class _SnnTorchNeuron(BackendOfNeuron, snn.Leaky):
     def _outputs(self, spikes: Tensor, mem: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         return spikes if self.init_hidden and not self.output else (spikes, mem)
 
+    def extra_repr(self) -> str:
+        return (
+            f"reset_mechanism={self.reset_mechanism!r}, reset_delay={self.reset_delay}, "
+            f"strict_threshold={self.strict_threshold}, init_hidden={self.init_hidden}, output={self.output}"
+        )
+
     def forward_sequence(self, x_seq: Tensor, mem: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """``x_seq [T, B, ...]`` -> ``spk_seq`` and ``mem_seq`` ``[T, B, ...]``, as ``T`` steps would give."""
         self._take(mem)
@@ -225,7 +235,7 @@ class _SnnTorchNeuron(BackendOfNeuron, snn.Leaky):
             )
         if self._papers_order:
             result = self.neuron(x_seq, self._carried(x_seq[0]), record=True)
-            self._keep(*(state.clone() if state._base is not None else state for state in result.state))
+            self._keep(*owned_state(result.state))
             return self._outputs(result.spikes, result.v_seq)
         spikes, mems = zip(*(self._step(x) for x in x_seq), strict=True)
         return self._outputs(torch.stack(spikes), torch.stack(mems))

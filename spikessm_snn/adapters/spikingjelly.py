@@ -45,7 +45,7 @@ except ImportError as error:  # pragma: no cover - exercised only without spikin
         "'pip install --no-deps spikingjelly==2.0.0 loguru tqdm tensorboard' (see README)"
     ) from error
 
-from ..neuron_modules import ResetLIFNeuron, SpikingNeuron, SRRNeuron
+from ..neuron_modules import ResetLIFNeuron, SpikingNeuron, SRRNeuron, owned_state
 from ..neurons.dynamics import NeuronState
 from ..neurons.surrogate import SpikeFunction, Surrogate
 
@@ -76,11 +76,6 @@ def per_step_decay(tau: float | None, decay: float | None, default: float, names
             f"(0, 1]), got {tau}; pass {names[1]}= for the per-step decay"
         )
     return 1.0 - 1.0 / tau
-
-
-def _owned(state: Tensor) -> Tensor:
-    """``state`` with its own storage: a view of a backend's sequence would pin the whole ``[T, ...]``."""
-    return state.clone() if state._base is not None else state
 
 
 class SpikingJellyNode:
@@ -118,7 +113,7 @@ class SpikingJellyNode:
 
     def multi_step_forward(self, x_seq: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         result = SpikingNeuron.forward(self, self._drive(x_seq), self._state(x_seq[0]), record=self.store_v_seq)
-        self.v, self.r = (_owned(state) for state in result.state)
+        self.v, self.r = owned_state(result.state)
         if self.store_v_seq:
             self.v_seq, self.r_seq = result.v_seq, result.r_seq
         return result.spikes
