@@ -16,11 +16,10 @@ The arguments take SpikingJelly's names *and meanings*, so a node drops into Spi
   ``Surrogate``. SpikingJelly's ``Sigmoid``, ``ATan`` and ``Rect`` (spiking mode) are the same
   functions as ours of that name and are taken as ours, so every backend accepts them; any
   other callable runs on the ``'torch'`` backend. Default: the papers' triangle.
-- ``detach_reset``, ``step_mode`` (``'s'``: ``x [N, ...]``; ``'m'``: ``x_seq [T, N, ...]`` through the
-  chosen backend), ``store_v_seq`` (multi-step mode: ``v_seq`` and the refractory ``r_seq``,
-  ``[T, N, ...]``),
-  ``backend`` (any of ours; ``functional.set_backend`` of 0.0.0.0.14 and our ``set_backend``
-  both set it).
+- ``detach_reset``; ``step_mode`` (``'s'``: ``x [N, ...]``; ``'m'``: ``x_seq [T, N, ...]`` through
+  the chosen backend); ``store_v_seq`` (multi-step mode: ``v_seq`` and the refractory trace's
+  ``r_seq``, ``[T, N, ...]``); ``backend`` (any of ours: 0.0.0.0.14's ``functional.set_backend``
+  and our ``set_backend`` both set it).
 
 A node *is* our neuron (``SRRNeuron`` / ``ResetLIFNeuron``) and a SpikingJelly ``MemoryModule``:
 its constants are the papers' (``node.tau()`` is the per-step decay), its states ``v`` (membrane
