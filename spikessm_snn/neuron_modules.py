@@ -23,14 +23,18 @@ from .neurons.surrogate import SpikeFunction, resolve_spike_function
 
 
 class SpikingNeuron(nn.Module):
-    """A member of the neuron family of ``dynamics.py`` (use ``SRRNeuron`` / ``ResetLIFNeuron``)."""
+    """A member of the neuron family of ``dynamics.py`` (use ``SRRNeuron`` / ``ResetLIFNeuron``).
+
+    Each constant is a module whose call returns its value: a ``ConstrainedParameter``, or (in the
+    snnTorch adapter) the tensor as snnTorch keeps it.
+    """
 
     def __init__(
         self,
-        tau: ConstrainedParameter,
-        threshold: ConstrainedParameter,
-        tau_r: ConstrainedParameter,
-        refractory: ConstrainedParameter,
+        tau: nn.Module,
+        threshold: nn.Module,
+        tau_r: nn.Module,
+        refractory: nn.Module,
         hard_reset: bool,
         v_reset: float,
         surrogate: str | SpikeFunction | None,
@@ -102,6 +106,12 @@ class SpikingNeuron(nn.Module):
     def extra_repr(self) -> str:
         reset = f"hard (v_reset={self.v_reset})" if self.hard_reset else "soft"
         return f"reset={reset}, backend={self.backend!r}, detach_reset={self.detach_reset}"
+
+
+def owned_state(state: NeuronState) -> NeuronState:
+    """``state`` with storage of its own, to keep between calls: a backend's final state may be a
+    view of its ``[T, ...]`` output, which would stay alive and cannot be detached in place."""
+    return NeuronState(*(s.clone() if s._base is not None else s for s in state))
 
 
 class BackendOfNeuron:
