@@ -8,7 +8,8 @@ GPUs when four are visible), every run resuming from its checkpoint, all stoppin
 boundary before ``--seconds`` have passed. The first call measures a training step of each model
 on its GPU and fixes the number of epochs that fit ``--budget`` seconds of training (at most the
 recipe's 40), written to ``plan.json`` beside the runs (``epochs`` may also name a count per model);
-later calls continue that plan. ``--then CMD`` runs CMD on the control's GPU once its run ends. With
+later calls continue that plan (a model given no epochs sits a call out). ``--then CMD`` runs CMD
+on the first run's GPU once that run ends. With
 ``--pack DIR`` each run's folder is packed into ``DIR/<model>.tar`` (checkpoint, metrics, log).
 
 The recipe (``spikingssm-and-sdn.md``): 6 layers, d_model 256, d_state 4, bidirectional, trainable
@@ -135,7 +136,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/listops"))
     parser.add_argument("--pack", type=Path, default=None, help="pack each run's folder into DIR/<model>.tar")
     parser.add_argument("--margin", type=float, default=45, help="seconds kept for packing at the end")
-    parser.add_argument("--then", default=None, help="a shell command for the control's GPU once its run ends")
+    parser.add_argument("--then", default=None, help="a shell command for the first run's GPU once that run ends")
     args = parser.parse_args()
     started = time.monotonic()
     if not (args.data / "basic_test.tsv").exists():
@@ -145,23 +146,25 @@ def main() -> None:
     print(json.dumps(chosen), flush=True)
     left = args.seconds - (time.monotonic() - started) - args.margin
     epochs = chosen["epochs"] if isinstance(chosen["epochs"], dict) else dict.fromkeys(MODELS, chosen["epochs"])
+    active = [model for model in MODELS if epochs.get(model)]  # a plan may leave a model out of this call
     runs = {model: launch(model, config_of(model, epochs[model]), chosen["gpus"][model], args.runs / model,
-                          args.data, left) for model in MODELS}  # fmt: skip
+                          args.data, left) for model in active}  # fmt: skip
+    then = None
     for model, process in runs.items():
         process.wait()
-        if model == MODELS[0] and args.then:  # the control is the fastest: its GPU takes the next job
+        print(f"{model}: exit {process.returncode}; last lines:", flush=True)
+        lines = (args.runs / model / "train.log").read_text().splitlines()
+        print("\n".join(line[:400] for line in lines[-3:]), flush=True)
+        if model == active[0] and args.then:  # the first run's GPU takes the next job
             remaining = args.seconds - (time.monotonic() - started) - args.margin
             print(f"then, on GPU {chosen['gpus'][model]} for at most {remaining:.0f} s: {args.then}", flush=True)
             env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(map(str, chosen["gpus"][model]))}
             then = subprocess.Popen(["timeout", f"{max(remaining, 1):.0f}", "bash", "-c", args.then], cwd=ROOT, env=env)
-        print(f"{model}: exit {process.returncode}; last lines:", flush=True)
-        lines = (args.runs / model / "train.log").read_text().splitlines()
-        print("\n".join(line[:400] for line in lines[-3:]), flush=True)
-    if args.then:
+    if then is not None:
         print(f"then: exit {then.wait()}", flush=True)
     if args.pack:
         args.pack.mkdir(parents=True, exist_ok=True)
-        for model in MODELS:
+        for model in active:
             with tarfile.open(args.pack / f"{model}.tar", "w") as tar:
                 tar.add(args.runs / model, arcname=model)
         (args.pack / "plan.json").write_text((args.runs / "plan.json").read_text())
