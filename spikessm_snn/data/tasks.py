@@ -53,15 +53,20 @@ def _split_off_val(train: Dataset, test: Dataset, d_input: int, classes: int, se
     return Task(rest, val, test, d_input, classes)
 
 
-def load_task(task: str, data_dir: str | Path | None = None, seed: int = 0, context: int = 512) -> Task:
-    """``Task(train, val, test, d_input, classes)`` of ``task`` (see the module docstring)."""
+def load_task(task: str, data_dir: str | Path | None = None, seed: int = 0, context: int = 512,
+              splits: tuple[str, ...] = ("train", "val", "test")) -> Task:  # fmt: skip
+    """``Task(train, val, test, d_input, classes)`` of ``task`` (see the module docstring). A task whose
+    splits lie in files of their own (ListOps) reads only ``splits``; the others are then ``None``."""
     if task == "digits":
         train, test = sequential_digits(seed=seed)
         return _split_off_val(train, test, 1, 10, seed)
     if task == "listops":
         hint = "use the LRA release (listops-1000) or 'spikessm listops-generate --out DIR'"
         names = [f"basic_{split}.tsv" for split in ("train", "val", "test")]
-        return Task(*(ListOpsDataset(path) for path in need_files(data_dir, task, names, hint)), len(VOCAB), 10)
+        paths = need_files(data_dir, task, names, hint)
+        data = [ListOpsDataset(path) if split in splits else None for split, path in zip(("train", "val", "test"),
+                                                                                          paths, strict=True)]
+        return Task(*data, len(VOCAB), 10)
     if task == "smnist":
         return _split_off_val(*mnist_pixels(data_dir), 1, 10, seed)
     if task == "scifar":

@@ -85,7 +85,7 @@ def evaluate(path: Path, data_dir: str | None = None, backend: str | None = None
     if note:
         print(note, file=sys.stderr)
     config = dataclasses.replace(config, data_dir=data_dir or config.data_dir)
-    task = load_task(config.task, config.data_dir, config.seed, config.context)
+    task = load_task(config.task, config.data_dir, config.seed, config.context, splits=(split,))
     data = limited(getattr(task, split), limit)
     device = next(model.parameters()).device
     result = evaluate_split(model, batches(data, EVAL_BATCH, shuffle=False), config.task in LANGUAGE_TASKS, device)

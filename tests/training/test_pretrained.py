@@ -1,8 +1,12 @@
 """The shipped ListOps SPikE-SSM: its file checks out, it runs on a CPU, and (slow: the data are
-generated first) it reproduces on a CPU the test accuracy it reached on the GPU."""
+generated first, then 2000 sequences evaluated) it reproduces on a CPU the test accuracy it reached on
+the GPU, to within a point: the GPU's convolutions ran in TF32 (cuDNN's default), which moves a few
+potentials across the threshold (measured: 0.4255 on a CPU against 0.4185 recorded on an H200, per-layer
+spike rates equal to 3 digits)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,5 +43,7 @@ def test_the_shipped_weights_reproduce_their_test_accuracy_on_a_cpu(tmp_path) ->
     subprocess.run([*cli, "listops-generate", "--out", str(data)], check=True, capture_output=True)
     done = subprocess.run([*cli, "evaluate", str(WEIGHTS), "--data-dir", str(data)], check=True, capture_output=True,
                           text=True)  # fmt: skip
-    recorded = read_checkpoint(WEIGHTS)["metrics"]["test_accuracy"]
-    assert f'"accuracy": {recorded}' in done.stdout and '"items": 2000' in done.stdout, done.stdout
+    recorded = read_checkpoint(WEIGHTS)["metrics"]
+    result = json.loads(done.stdout)
+    assert result["items"] == 2000 and abs(result["accuracy"] - recorded["test_accuracy"]) <= 0.01
+    assert result["spike_rates"] == pytest.approx(recorded["spike_rates"], abs=2e-3)
