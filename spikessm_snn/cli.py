@@ -34,8 +34,11 @@ class UsageError(Exception):
     """A command line argparse refused; the message is one line."""
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Each flag's help ends with its default; descriptions keep their line breaks."""
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's help ends with its default; a description keeps its paragraphs (blank lines)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(super(_HelpFormatter, self)._fill_text(p, width, indent) for p in text.split("\n\n"))
 
 
 class _Parser(argparse.ArgumentParser):

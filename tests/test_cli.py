@@ -51,7 +51,9 @@ MISTAKES = {
         "exists and is not a folder",
     ),
     "train norm group": ([*TRAIN, "--norm", "group", "--out", "{tmp}/run"], "norm"),
+    "train norm group into a folder": ([*TRAIN, "--norm", "group", "--out", "{tmp}/folder"], "norm"),  # kept
     "train lr -1": ([*TRAIN, "--lr", "-1", "--out", "{tmp}/run"], "lr"),
+    "train norm group, nested out": ([*TRAIN, "--norm", "group", "--out", "{tmp}/a/b/run"], "norm"),
     "train listops without data": ([*TRAIN, "--task", "listops", "--out", "{tmp}/run"], "listops"),
     "train listops missing data": (
         [*TRAIN, "--task", "listops", "--data-dir", "{tmp}/nowhere", "--out", "{tmp}/run"],
