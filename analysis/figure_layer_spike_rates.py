@@ -9,18 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from functools import partial
+import tempfile
 from pathlib import Path
-
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spikessm_snn.data import sequential_digits
-from spikessm_snn.models import SequenceClassifier
 from spikessm_snn.plots import plot_layer_rates, save_figure
-from spikessm_snn.ssm import spike_ssm_block, spiking_ssm_block
-from spikessm_snn.training import train_classifier
+from spikessm_snn.training import TrainConfig, train
 
 
 def main() -> None:
@@ -31,13 +26,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("figures/layer_spike_rates.png"))
     args = parser.parse_args()
-    train, test = sequential_digits(seed=args.seed)
     rates, summary = {}, {}
-    for name, block in (("SPikE-SSM", spike_ssm_block), ("SpikingSSM", spiking_ssm_block)):
-        torch.manual_seed(args.seed)
-        model = SequenceClassifier(1, 10, partial(block, d_state=16), d_model=args.d_model, layers=args.layers,
-                                   norm="batch")  # fmt: skip
-        last = train_classifier(model, train, test, epochs=args.epochs, seed=args.seed)[-1]
+    for name, model in (("SPikE-SSM", "spike-ssm"), ("SpikingSSM", "spikingssm")):
+        config = TrainConfig(task="digits", model=model, d_model=args.d_model, d_state=16, layers=args.layers,
+                             epochs=args.epochs, seed=args.seed)  # fmt: skip
+        last = train(config, Path(tempfile.mkdtemp()), progress=False)[-1]
         rates[name] = list(last["spike_rates"].values())
         summary[name] = {"test_accuracy": last["test_accuracy"], "spike_rates": rates[name]}
         print(name, json.dumps(summary[name]))

@@ -1,24 +1,17 @@
-"""Train a small SPikE-SSM on the embedded sequential digits for a few epochs.
+"""Train a small SPikE-SSM on the embedded sequential digits for a few epochs (CPU, < 1 min)."""
 
-Check: the trained model classifies the test set well above chance (0.1).
-"""
+import sys
+import tempfile
+from pathlib import Path
 
-from functools import partial
+from spikessm_snn.training import TrainConfig, train
 
-import torch
-
-from spikessm_snn.data import sequential_digits
-from spikessm_snn.models import SequenceClassifier
-from spikessm_snn.ssm import spike_ssm_block
-from spikessm_snn.training import train_classifier
-
-torch.manual_seed(0)
-train, test = sequential_digits()
-model = SequenceClassifier(1, 10, partial(spike_ssm_block, d_state=16), d_model=32, layers=2, norm="batch")
-for record in train_classifier(model, train, test, epochs=8, progress=False):
+config = TrainConfig(task="digits", model="spike-ssm", d_model=32, d_state=16, layers=2, epochs=6, batch=64)
+out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp())
+history = train(config, out / "e05-run", progress=False)
+for record in history:
     rates = ", ".join(f"{r:.3f}" for r in record["spike_rates"].values())
-    print(
-        f"epoch {record['epoch']}: loss {record['loss']:.3f}, test accuracy {record['test_accuracy']:.3f}, "
-        f"spike rate per layer [{rates}]"
-    )
-assert record["test_accuracy"] > 0.5, "the trained model is not well above chance"
+    print(f"epoch {record['epoch']}: loss {record['loss']:.3f}, validation accuracy {record['val_accuracy']:.3f}, "
+          f"test accuracy {record['test_accuracy']:.3f}, spike rate per layer [{rates}]")
+assert history[-1]["val_accuracy"] > 0.3, "the model did not learn: chance is 0.1"
+assert all(0 < rate < 1 for rate in history[-1]["spike_rates"].values()), "a layer is silent or saturated"

@@ -35,7 +35,13 @@ class UsageError(Exception):
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Each flag's help ends with its default; a description keeps its paragraphs (blank lines)."""
+    """Each flag's help ends with its default (unless it names it, has none or is a switch); a
+    description keeps its paragraphs (blank lines)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.nargs == 0 or action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return "\n\n".join(super(_HelpFormatter, self)._fill_text(p, width, indent) for p in text.split("\n\n"))

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -22,8 +22,6 @@ from tqdm import tqdm
 
 from .backends.registry import BACKENDS, available_backends
 from .backends.result import BackendUnavailableError, MultiStepResult
-from .data import sequential_digits
-from .models import SequenceClassifier
 from .neuron_modules import ResetLIFNeuron, SpikingNeuron, SRRNeuron
 from .plots import (
     compare_neurons,
@@ -35,8 +33,7 @@ from .plots import (
     plot_raster,
     save_figure,
 )  # fmt: skip
-from .ssm import spike_ssm_block, spiking_ssm_block
-from .training import train_classifier
+from .training import TrainConfig, train
 from .zoo import comparison_neurons, describe_neuron
 
 FIGURES = ("neuron_dynamics.png", "raster.png", "neuron_comparison.png", "fi_curves.png", "layer_spike_rates.png")
@@ -94,32 +91,29 @@ def backend_rows(neuron: SpikingNeuron, x: torch.Tensor) -> list[dict[str, objec
     return rows
 
 
-def trained_models_section(out_dir: Path, seconds_per_model: float = 3.0) -> list[str]:
-    """Per-layer spike rates of a small SPikE-SSM and SpikingSSM on the embedded sequential digits:
-    writes ``layer_spike_rates.png`` into ``out_dir`` and returns the section's Markdown lines."""
-    train, test = sequential_digits()
+def trained_models_section(out_dir: Path) -> list[str]:
+    """Per-layer spike rates of a small SPikE-SSM and SpikingSSM trained on the embedded sequential
+    digits: writes ``layer_spike_rates.png`` into ``out_dir`` and returns the section's Markdown lines."""
     rates, rows = {}, []
-    for name, block in (("SPikE-SSM", spike_ssm_block), ("SpikingSSM", spiking_ssm_block)):
-        torch.manual_seed(0)
-        model = SequenceClassifier(1, 10, partial(block, d_state=16), d_model=32, layers=3, norm="batch")
-        start, history = time.perf_counter(), []
-        while time.perf_counter() - start < seconds_per_model:
-            history += train_classifier(model, train, test, epochs=1, seed=len(history), progress=False)
-        last = history[-1]
+    for name, model in (("SPikE-SSM", "spike-ssm"), ("SpikingSSM", "spikingssm")):
+        config = TrainConfig(task="digits", model=model, d_model=32, d_state=16, layers=3, epochs=1)
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as run:
+            last = train(config, Path(run), progress=False)[-1]
         rates[name] = list(last["spike_rates"].values())
-        rows.append({"model": name, "epochs": len(history), "test accuracy": f"{last['test_accuracy']:.3f}",
+        rows.append({"model": name, "epochs": config.epochs, "test accuracy": f"{last['test_accuracy']:.3f}",
                      "mean spike rate": f"{sum(rates[name]) / len(rates[name]):.3f}",
                      "training seconds": f"{time.perf_counter() - start:.1f}"})  # fmt: skip
     save_figure(plot_layer_rates(rates, title="spike rate per layer on the sequential digits' test set"),
                 out_dir / "layer_spike_rates.png")  # fmt: skip
     return ["## Per-layer spike rates of small trained models", "",
-            "3 blocks, d_model 32, d_state 16, BatchNorm, the blocks' own neuron settings, trained on the embedded "
-            f"sequential digits (64 pixels a sequence) in whole epochs until {seconds_per_model:g} s had passed "
-            "(chance is 0.100):", "",
+            f"{config.layers} blocks, d_model {config.d_model}, d_state {config.d_state}, {config.norm} norm, the "
+            f"blocks' own neuron settings, trained {config.epochs} epoch on the embedded sequential digits (64 pixels "
+            "a sequence; chance is 0.100):", "",
             *markdown_table(rows), "![layer spike rates](layer_spike_rates.png)", ""]  # fmt: skip
 
 
-def run_report(out_dir: Path, train_seconds: float = 6.0) -> Path:
+def run_report(out_dir: Path) -> Path:
     """Write ``summary.md`` and ``FIGURES`` into ``out_dir`` (created if missing); return the summary's path."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -174,7 +168,7 @@ def run_report(out_dir: Path, train_seconds: float = 6.0) -> Path:
               f"{lif_name}:", "", *markdown_table(backend_rows(lif, x))]  # fmt: skip
     stages.update()
 
-    lines += trained_models_section(out_dir, train_seconds / 2)
+    lines += trained_models_section(out_dir)
     stages.update()
     stages.close()
     summary = out_dir / "summary.md"

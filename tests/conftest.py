@@ -1,5 +1,5 @@
 """Shared fixtures: fresh random inputs (never zeros), seeded per test, and the GPU marker; without a GPU,
-Triton kernels run under Triton's interpreter."""
+Triton kernels run under Triton's interpreter; one CPU thread per test process."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ import torch
 
 if not torch.cuda.is_available():  # Triton kernels run under its interpreter on CPU: decided before it is imported
     os.environ.setdefault("TRITON_INTERPRET", "1")
+# The tests' tensors are small: one thread is faster, and two threads on a busy 2-core machine are many
+# times slower than one. Subprocesses started by the tests inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @pytest.fixture

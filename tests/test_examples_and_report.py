@@ -63,7 +63,7 @@ def test_backend_rows_say_why_a_backend_did_not_run() -> None:
 
 
 def test_the_main_job_writes_a_consistent_report(tmp_path) -> None:
-    summary = run_report(tmp_path / "report", train_seconds=1.0)
+    summary = run_report(tmp_path / "report")
     text = summary.read_text()
     for figure in FIGURES:
         path = tmp_path / "report" / figure

@@ -23,22 +23,38 @@ from .s4d import S4DConv
 class SpikingActivation(nn.Module):
     """A neuron over ``[B, H, L]`` (run as ``[L, B, H]``), optionally on ``x / exp(ln_vth)``.
 
-    ``last_rate`` holds the mean spike rate of the last forward (spikes per neuron per step).
+    It counts its spikes on the device, over the real steps when a ``mask [B, 1, L]`` is given, with
+    no host synchronisation: ``spike_rate()`` (spikes per neuron per step since
+    ``reset_spike_count()``) reads the count once.
     """
 
     def __init__(self, neuron: SpikingNeuron, channels: int, learn_input_scale: bool = False) -> None:
         super().__init__()
         self.neuron = neuron
         self.ln_vth = nn.Parameter(torch.zeros(channels)) if learn_input_scale else None
-        self.last_rate: float | None = None
+        self.reset_spike_count()
 
-    def forward(self, y: Tensor) -> Tensor:
+    def forward(self, y: Tensor, mask: Tensor | None = None) -> Tensor:
         x = y.permute(2, 0, 1)  # [L, B, H]
         if self.ln_vth is not None:
             x = x / torch.exp(self.ln_vth)
-        spikes = self.neuron(x).spikes
-        self.last_rate = float(spikes.detach().mean())
-        return spikes.permute(1, 2, 0)
+        spikes = self.neuron(x).spikes.permute(1, 2, 0)  # [B, H, L]
+        with torch.no_grad():
+            if mask is None:
+                self._spikes, self._steps = self._spikes + spikes.sum(), self._steps + spikes.numel()
+            else:
+                self._spikes = self._spikes + (spikes * mask).sum()
+                self._steps = self._steps + mask.sum() * spikes.shape[1]
+        return spikes
+
+    def reset_spike_count(self) -> None:
+        self._spikes: Tensor | float = 0.0
+        self._steps: Tensor | int = 0
+
+    def spike_rate(self) -> float | None:
+        """Spikes per neuron per step since the last ``reset_spike_count()`` (None before any step)."""
+        steps = float(self._steps)
+        return float(self._spikes) / steps if steps else None
 
 
 class SSMBlock(nn.Module):
@@ -52,8 +68,23 @@ class SSMBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.mix = nn.Sequential(nn.Conv1d(d_model, 2 * d_model, 1), nn.GLU(dim=-2))
 
-    def forward(self, u: Tensor) -> Tensor:
-        return self.mix(self.dropout(self.activation(self.conv(u))))
+    def forward(self, u: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``mask [B, 1, L]`` (1 on real steps) lets a spiking activation count the real steps only."""
+        y = self.conv(u)
+        y = self.activation(y, mask) if isinstance(self.activation, SpikingActivation) else self.activation(y)
+        return self.mix(self.dropout(y))
+
+
+def spike_rates(model: nn.Module) -> dict[str, float]:
+    """Spikes per neuron per step of every ``SpikingActivation`` in ``model`` since its counts were reset."""
+    rates = {name: m.spike_rate() for name, m in model.named_modules() if isinstance(m, SpikingActivation)}
+    return {name: rate for name, rate in rates.items() if rate is not None}
+
+
+def reset_spike_counts(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, SpikingActivation):
+            module.reset_spike_count()
 
 
 def s4d_block(d_model: int, **kwargs: object) -> SSMBlock:

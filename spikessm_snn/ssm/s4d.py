@@ -3,15 +3,15 @@
 Per channel ``h`` (``H`` channels, ``N/2`` complex modes): ``A = -exp(log_A_real) + i A_imag``,
 step ``dt = exp(log_dt)``, zero-order hold ``dA = exp(dt A)``, ``dB = (exp(dt A) - 1) / A``; the
 kernel ``K[h, l] = 2 Re(sum_n C[h, n] dB[h, n] dA[h, n]^l)`` is applied as a causal FFT
-convolution (FFT size the power of two >= ``2L``), plus the skip ``D * u``. Shapes ``u, y [B, H, L]``.
+convolution (FFT size the smallest ``2^a 3^b 5^c >= 2L``), plus the skip ``D * u``. Shapes ``u, y [B, H, L]``.
 
 Initialisation (``spikingssm-and-sdn.md``): ``log_dt ~ U[log 0.001, log 0.1]``,
 ``log_A_real = log 0.5``, ``A_imag = pi n`` (S4D-Lin) or ``N/pi (N/(2n+1) - 1)`` (S4D-Inv),
-``C ~ CN(0, 1)``; optionally a trainable input matrix ``B`` (init 1), and a bidirectional layer that
-adds an anti-causal kernel over the future inputs (``y[t] += sum_{s > t} K'[s - t - 1] u[s]``), as
-the published ListOps / sCIFAR settings use. The SSM parameters carry
-``_optim = {"lr": ssm_lr, "weight_decay": 0}``, read by ``training`` to give them their own
-learning rate (``min(lr, 0.001)`` in the papers).
+``C ~ CN(0, 1)``; optionally a trainable input matrix ``B`` (init 1), and a bidirectional layer
+that adds an anti-causal kernel over the future inputs (``y[t] += sum_{s > t} K'[s - t - 1] u[s]``),
+as the published ListOps / sCIFAR settings use. The SSM parameters (A, dt, and B when trainable)
+carry ``_optim = {"weight_decay": 0}`` (the S4 code base's mark), read by ``training`` to give them
+their own learning rate (``min(lr, ssm_lr)``, ``ssm_lr = 0.001`` in the papers) and no weight decay.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class S4DKernel(nn.Module):
     """The convolution kernel ``K [H, L]`` of ``H`` independent diagonal SSMs."""
 
     def __init__(self, d_model: int, d_state: int = 64, init: str = "lin", dt_min: float = 0.001,
-                 dt_max: float = 0.1, ssm_lr: float | None = 0.001, trainable_b: bool = False) -> None:  # fmt: skip
+                 dt_max: float = 0.1, trainable_b: bool = False) -> None:  # fmt: skip
         super().__init__()
         if init not in ("lin", "inv"):
             raise ValueError(f"init must be 'lin' (S4D-Lin) or 'inv' (S4D-Inv), got {init!r}")
@@ -40,13 +40,14 @@ class S4DKernel(nn.Module):
         log_dt = torch.rand(d_model) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
         self.C = nn.Parameter(torch.view_as_real(torch.randn(d_model, modes, dtype=torch.cfloat)))
         b = torch.view_as_real(torch.ones(d_model, modes, dtype=torch.cfloat))
-        self.B = nn.Parameter(b) if trainable_b else None
+        ssm_parameters = {"log_dt": log_dt, "log_A_real": torch.full((d_model, modes), math.log(0.5)),
+                          "A_imag": imag.clone(), **({"B": b} if trainable_b else {})}  # fmt: skip
         if not trainable_b:
+            self.B = None
             self.register_buffer("B_fixed", b)
-        for name, value in (("log_dt", log_dt), ("log_A_real", torch.full((d_model, modes), math.log(0.5))),
-                            ("A_imag", imag.clone())):  # fmt: skip
+        for name, value in ssm_parameters.items():
             self.register_parameter(name, nn.Parameter(value))
-            getattr(self, name)._optim = {"weight_decay": 0.0, **({} if ssm_lr is None else {"lr": ssm_lr})}
+            getattr(self, name)._optim = {"weight_decay": 0.0}
 
     def discrete(self) -> tuple[Tensor, Tensor, Tensor]:
         """``(C, dt A, dB)`` each ``[H, N/2]`` complex: the zero-order-hold discretisation
@@ -62,6 +63,21 @@ class S4DKernel(nn.Module):
         return 2 * torch.einsum("hn,hnl->hl", c * db, powers).real
 
 
+def fft_size(minimum: int) -> int:
+    """The smallest ``2^a 3^b 5^c >= minimum``: sizes FFT libraries transform fast (a prime length
+    is slow; the next power of two can be almost twice the work)."""
+    best = 1 << max(minimum - 1, 0).bit_length()
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            size = power35 << max(0, (-(-minimum // power35) - 1).bit_length())  # times the power of 2 that reaches it
+            best = min(best, size)
+            power35 *= 3
+        power5 *= 5
+    return best
+
+
 class S4DConv(nn.Module):
     """``y = K * u + D u``, causal (or bidirectional), ``u [B, H, L] -> y [B, H, L]``."""
 
@@ -73,7 +89,7 @@ class S4DConv(nn.Module):
 
     def forward(self, u: Tensor) -> Tensor:
         length = u.shape[-1]
-        n = 1 << (2 * length - 1).bit_length()  # FFT size: a power of two >= 2L, no circular wrap-around
+        n = fft_size(2 * length)  # >= 2L: no circular wrap-around
         k = self.kernel(length)
         if self.bidirectional:  # the second half of the channels looks at the future: negative lags at the end
             forward_k, backward_k = k.chunk(2)

@@ -1,5 +1,7 @@
-"""Training loops."""
+"""Training: the configuration, the one training loop (single process or DDP), evaluation of saved models."""
 
-from .classify import evaluate_classifier, train_classifier
+from .config import TrainConfig
+from .evaluation import evaluate, load_model
+from .trainer import train
 
-__all__ = ["evaluate_classifier", "train_classifier"]
+__all__ = ["TrainConfig", "evaluate", "load_model", "train"]

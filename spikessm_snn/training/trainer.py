@@ -1,16 +1,17 @@
-"""``spikessm train``: seeded training with atomic checkpoints, exact resume, and DDP via torchrun.
+"""``spikessm train``: the one training loop, seeded, with atomic checkpoints, exact resume, and DDP via torchrun.
 
-One process (CPU or one GPU) or several (``torchrun --nproc_per_node N -m spikessm_snn.cli
-train ...``: PyTorch DDP, NCCL on GPUs, gloo on CPUs). Every process reads the same seeded
-permutation of the data each epoch and takes its share (``DistributedSampler``), so the global
-batch of step k is the same set for any number of processes; the per-process batch is
-``batch / world_size``. Dropout and shuffling are seeded by ``(seed, epoch)``, so a run resumed
-from its checkpoint continues exactly as the uninterrupted run would.
+One process (CPU or one GPU) or several (``torchrun --nproc_per_node N -m spikessm_snn.cli train
+...``: PyTorch DDP, NCCL on GPUs, gloo on CPUs; BatchNorm statistics are synchronised over the
+processes, ``models/norms.py``). Every process draws the same seeded, length-bucketed global batches
+(``data/batching.py``) and takes its ``batch / world_size`` share, so step k sees the same global
+batch for any number of processes. Dropout and batches are seeded by ``(seed, epoch)``, so a run
+resumed from its checkpoint continues exactly as the uninterrupted run would.
 
-Per epoch, rank 0 appends ``{"epoch", "loss", "test_accuracy" (or "test_perplexity" for language
-modelling), "spike_rates", "seconds"}`` to
-``<out>/metrics.jsonl`` and writes ``<out>/checkpoint.pt`` atomically (loaded with
-``weights_only=True``).
+Each epoch is evaluated on the validation and test splits; the model with the best validation score
+is kept in the checkpoint (``best``), and its test score is the run's result: model selection never
+looks at the test split. Per epoch, rank 0 writes ``<out>/checkpoint.pt`` atomically, then rewrites
+``<out>/metrics.jsonl`` from the history inside it, so the two always agree. Spike counts and losses
+stay on the device during an epoch and are read once at its end.
 """
 
 from __future__ import annotations
@@ -18,82 +19,29 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from tqdm import tqdm
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Subset
 
+from ..backends.registry import get_backend
 from ..checkpoints import load_training_state, save_training_state
+from ..data.batching import Batch, batches
 from ..data.tasks import LANGUAGE_TASKS, PAIR_TASKS, load_task
 from ..models import CausalLanguageModel, SequenceClassifier
-from ..recorder import SpikeRecorder
 from ..ssm import s4d_block, spike_ssm_block, spiking_ssm_block
-from .classify import _param_groups, evaluate_classifier, train_epoch
+from ..ssm.blocks import reset_spike_counts, spike_rates
+from .config import MAY_DIFFER_ON_RESUME, TrainConfig
 
 BLOCKS = {"spike-ssm": spike_ssm_block, "spikingssm": spiking_ssm_block, "s4d": s4d_block}
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    task: str = "digits"
-    model: str = "spike-ssm"
-    backend: str = "torch"
-    d_model: int = 64
-    d_state: int = 16
-    layers: int = 4
-    norm: str = "batch"
-    prenorm: bool = False
-    dropout: float = 0.0
-    epochs: int = 10
-    batch: int = 64
-    lr: float = 0.01
-    weight_decay: float = 0.01
-    seed: int = 0
-    data_dir: str | None = None
-    context: int = 512  # language modelling: tokens per window
-    bidirectional: bool = False  # S4D over past and future (classification only)
-    trainable_b: bool = False
-    detach_reset: bool = False  # no gradient through the reset (stabler BPTT over long sequences)
-    schedule: str = "constant"  # learning rate over the run: "constant" or "cosine" (to 0 at the last step)
-    warmup: int = 0  # optimizer steps of linear warm-up from 0
-    grad_clip: float = 0.0  # clip the gradient's global norm to this before each step (0: no clipping)
-
-    def lr_factor(self, step: int, total_steps: int) -> float:
-        """The learning rate of optimizer step ``step`` (from 0) as a fraction of ``lr``."""
-        warm = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
-        if self.schedule == "constant":
-            return warm
-        return warm * 0.5 * (1 + math.cos(math.pi * step / max(total_steps, 1)))
-
-    def check(self, world_size: int) -> None:
-        if self.model not in BLOCKS:
-            raise ValueError(f"unknown model {self.model!r}; known: {sorted(BLOCKS)}")
-        if self.model == "s4d" and self.backend != "torch":
-            raise ValueError("the s4d baseline has no neuron: --backend applies to spiking models only")
-        for name in ("d_model", "d_state", "layers", "epochs", "batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.batch % world_size:
-            raise ValueError(f"batch {self.batch} must divide evenly over {world_size} processes")
-        if self.bidirectional and self.task in LANGUAGE_TASKS:
-            raise ValueError("a language model must be causal: --bidirectional is for classification")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        if not (
-            0 <= self.dropout < 1
-            and self.lr > 0
-            and self.weight_decay >= 0
-            and self.warmup >= 0
-            and self.grad_clip >= 0
-        ):
-            raise ValueError(f"need 0 <= dropout < 1, lr > 0 and weight_decay, warmup, grad_clip >= 0: {self}")
+EVAL_BATCH = 64
 
 
 def build_model(config: TrainConfig, d_input: int, classes: int) -> nn.Module:
@@ -101,6 +49,8 @@ def build_model(config: TrainConfig, d_input: int, classes: int) -> nn.Module:
                               "bidirectional": config.bidirectional, "trainable_b": config.trainable_b}  # fmt: skip
     if config.model != "s4d":
         kwargs.update(backend=config.backend, detach_reset=config.detach_reset)
+    if config.model == "spike-ssm":
+        kwargs.update(learn_decays=config.learn_decays, learn_thresholds=not config.fixed_thresholds)
     block = partial(BLOCKS[config.model], **kwargs)
     if config.task in LANGUAGE_TASKS:
         return CausalLanguageModel(d_input, block, d_model=config.d_model, layers=config.layers,
@@ -110,24 +60,59 @@ def build_model(config: TrainConfig, d_input: int, classes: int) -> nn.Module:
                               pairs=config.task in PAIR_TASKS)  # fmt: skip
 
 
-def _loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: the SSM parameters (marked ``_optim`` by ``S4DKernel``: A, dt, B) at
+    ``min(lr, ssm_lr)`` without weight decay, everything else at ``lr`` with ``weight_decay``."""
+    ssm = [p for p in model.parameters() if hasattr(p, "_optim")]
+    plain = [p for p in model.parameters() if not hasattr(p, "_optim")]
+    return [{"params": plain, "lr": config.lr, "weight_decay": config.weight_decay},
+            {"params": ssm, "lr": min(config.lr, config.ssm_lr), "weight_decay": 0.0}]  # fmt: skip
+
+
+def forward(model: nn.Module, batch: Batch) -> Tensor:
+    return model(batch.inputs) if batch.lengths is None else model(batch.inputs, batch.lengths)
+
+
+def loss_of(logits: Tensor, targets: Tensor) -> Tensor:
     """Cross-entropy of a class per sequence, or of the next token at every position."""
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
+def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
+                before_step: Callable[[int], Tensor]) -> tuple[Tensor, Tensor, int]:  # fmt: skip
+    """One pass of AdamW steps: ``(summed loss, summed gradient norm, steps)``, the sums left on the
+    device. ``before_step(i)`` runs before the ``i``-th step (lr, clipping) and returns the gradient norm."""
+    total = norms = torch.zeros((), device=device)
+    steps = 0
+    for batch in loader:
+        batch = batch.to(device)
+        loss = loss_of(forward(model, batch), batch.targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norms = norms + before_step(steps)
+        optimizer.step()
+        total = total + loss.detach()
+        steps += 1
+    return total, norms, steps
+
+
 @torch.no_grad()
-def _evaluate(model: nn.Module, data: Dataset, task: str, device: torch.device) -> dict[str, Any]:
-    if task not in LANGUAGE_TASKS:
-        accuracy, rates = evaluate_classifier(model, data, device=device)
-        return {"test_accuracy": accuracy, "spike_rates": rates}
+def evaluate_split(model: nn.Module, loader: DataLoader, language: bool, device: torch.device) -> dict[str, Any]:
+    """``{"accuracy" | "perplexity", "spike_rates"}`` of ``model`` on every batch of ``loader``."""
     model.eval()
-    total, count = 0.0, 0
-    with SpikeRecorder(model) as recorder:
-        for x, y in DataLoader(data, batch_size=16):
-            total += float(_loss(model(x.to(device)), y.to(device))) * y.numel()
-            count += y.numel()
+    reset_spike_counts(model)
+    score, count = torch.zeros((), device=device), 0
+    for batch in loader:
+        batch = batch.to(device)
+        output = forward(model, batch)
+        if language:
+            score += loss_of(output, batch.targets) * batch.targets.numel()
+        else:
+            score += (output.argmax(-1) == batch.targets).sum()
+        count += batch.targets.numel()
     model.train()
-    return {"test_perplexity": math.exp(total / count), "spike_rates": recorder.rates()}
+    metric = {"perplexity": math.exp(float(score) / count)} if language else {"accuracy": float(score) / count}
+    return {**metric, "spike_rates": spike_rates(model)}
 
 
 def _distributed() -> tuple[int, int, torch.device]:
@@ -146,66 +131,140 @@ def _distributed() -> tuple[int, int, torch.device]:
     return rank, world, torch.device("cpu")
 
 
-def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True) -> list[dict[str, Any]]:
-    """Train ``config`` writing to ``out``; return the metrics of every epoch (rank 0's view)."""
-    rank, world, device = _distributed()
-    config.check(world)
-    out.mkdir(parents=True, exist_ok=True)
-    train_set, test_set, d_input, classes = load_task(config.task, config.data_dir, config.seed, config.context)
-    torch.manual_seed(config.seed)
-    model = build_model(config, d_input, classes).to(device)
-    optimizer = torch.optim.AdamW(_param_groups(model, config.lr, config.weight_decay))
-    base_lrs = [group["lr"] for group in optimizer.param_groups]
-    checkpoint_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
-    start, history = 0, []
-    if resume and checkpoint_path.exists():
-        saved = load_training_state(checkpoint_path, config, model, optimizer, device)
-        start, history = saved["epoch"], saved["history"]
-    elif rank == 0 and metrics_path.exists():
-        metrics_path.unlink()
-    wrapped = nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=config.seed,
-                                 drop_last=True)  # fmt: skip
-    loader = DataLoader(train_set, batch_size=config.batch // world, sampler=sampler, drop_last=True)
-    total_steps = config.epochs * len(loader)
+def best_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The record of the epoch with the best validation score (accuracy, or lowest perplexity)."""
+    if not history:
+        return None
+    if "val_perplexity" in history[0]:
+        return min(history, key=lambda r: r["val_perplexity"])
+    return max(history, key=lambda r: r["val_accuracy"])
 
-    def before_step(epoch: int, step: int) -> None:  # the lr is a function of the global step: exact on resume
-        if config.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        factor = config.lr_factor(epoch * len(loader) + step, total_steps)
+
+def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(record) + "\n" for record in history))
+    os.replace(tmp, path)
+
+
+def _say(message: str, show: bool) -> None:
+    if show:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _agree(flag: bool, world: int, device: torch.device) -> bool:
+    """Rank 0's ``flag``, on every rank."""
+    if world == 1:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.broadcast(value, 0)
+    return bool(value.item())
+
+
+def train(config: TrainConfig, out: Path, resume: bool = False, progress: bool = True,
+          time_limit: float | None = None, workers: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Train ``config`` writing to ``out``; return every epoch's record (rank 0's view).
+
+    ``resume`` continues ``out/checkpoint.pt`` (starting a new run, with a message, where there is
+    none); without it, a folder that already holds a run is refused. ``time_limit`` (seconds) stops
+    at the end of the last epoch that fits, as if interrupted: ``resume`` continues it.
+    """
+    out = Path(out)
+    rank, world, device = _distributed()
+    try:
+        return _train(config, out, resume, progress and rank == 0, time_limit, workers, rank, world, device)
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(config: TrainConfig, out: Path, resume: bool, show: bool, time_limit: float | None,
+           workers: int | None, rank: int, world: int, device: torch.device) -> list[dict[str, Any]]:  # fmt: skip
+    started = time.monotonic()
+    config.check(world)
+    get_backend(config.backend)  # raises, saying why, where the backend cannot run on this machine
+    checkpoint_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+    if not resume and (checkpoint_path.exists() or metrics_path.exists()):
+        raise ValueError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    task = load_task(config.task, config.data_dir, config.seed, config.context)
+    language = config.task in LANGUAGE_TASKS
+    workers = (4 if device.type == "cuda" else 0) if workers is None else workers
+    pin = device.type == "cuda"
+    loader = batches(task.train, config.batch, shuffle=True, seed=config.seed, world=world, rank=rank,
+                     workers=workers, pin_memory=pin)  # fmt: skip
+    evaluation = {split: batches(data, EVAL_BATCH, shuffle=False, workers=min(workers, 2), pin_memory=pin)
+                  for split, data in (("val", task.val), ("test", task.test))}  # fmt: skip
+    torch.manual_seed(config.seed)
+    model = build_model(config, task.d_input, task.classes).to(device)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config))
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    start, history, best = 0, [], None
+    if resume and checkpoint_path.exists():
+        saved = load_training_state(checkpoint_path, config, model, optimizer, device, MAY_DIFFER_ON_RESUME)
+        start, history, best = saved["epoch"], saved["history"], saved.get("best")
+        _say(f"resuming {out} after epoch {start} of {config.epochs}", show)
+    elif resume:
+        _say(f"no checkpoint in {out}: starting a new run", show)
+    out.mkdir(parents=True, exist_ok=True)
+    if rank == 0 and history:
+        _write_metrics(metrics_path, history)  # the checkpoint's history is the truth after a crash
+    wrapped = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    steps_per_epoch, total_steps = len(loader), config.epochs * len(loader)
+
+    def before_step(epoch: int, step: int) -> Tensor:  # the lr is a function of the global step: exact on resume
+        norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or math.inf)
+        factor = config.lr_factor(epoch * steps_per_epoch + step, total_steps)
         for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base * factor
+        return norm
 
     for epoch in range(start, config.epochs):
-        sampler.set_epoch(epoch)
+        loader.batch_sampler.set_epoch(epoch)
         torch.manual_seed(config.seed * 1000 + epoch)  # dropout of this epoch, the same after a resume
         began = time.perf_counter()
-        bar = tqdm(loader, desc=f"{config.model} {config.task} epoch {epoch + 1}/{config.epochs}",
-                   disable=not progress or rank != 0, leave=False)  # fmt: skip
-        total, steps = train_epoch(wrapped, bar, optimizer, _loss, device, partial(before_step, epoch))
+        reset_spike_counts(model)
+        total, norms, steps = train_epoch(wrapped, loader, optimizer, device, partial(before_step, epoch))
         if world > 1:
             dist.all_reduce(total)
-        record = {"epoch": epoch + 1, "loss": float(total) / (steps * world),
-                  **_evaluate(model, test_set, config.task, device),
-                  "seconds": round(time.perf_counter() - began, 2)}  # fmt: skip
+        record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(total) / (steps * world),
+                                  "grad_norm": float(norms) / steps, "train_spike_rates": spike_rates(model),
+                                  "seconds": round(time.perf_counter() - began, 2)}  # fmt: skip
+        evaluated = time.perf_counter()
+        for split, split_loader in evaluation.items():
+            result = evaluate_split(model, split_loader, language, device)
+            record[f"{split}_{'perplexity' if language else 'accuracy'}"] = result["perplexity" if language else
+                                                                                  "accuracy"]  # fmt: skip
+            if split == "val":
+                record["spike_rates"] = result["spike_rates"]
+        record["eval_seconds"] = round(time.perf_counter() - evaluated, 2)
         history.append(record)
+        if best_epoch(history) is record:
+            best = {"epoch": epoch + 1, "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         if rank == 0:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            if progress:
+            save_training_state(checkpoint_path, config, model, optimizer, epoch + 1, history, best=best,
+                                d_input=task.d_input, classes=task.classes)  # fmt: skip
+            _write_metrics(metrics_path, history)
+            if show:
                 print(json.dumps(record), flush=True)
-            save_training_state(checkpoint_path, config, model, optimizer, epoch + 1, history)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+        elapsed, epoch_seconds = time.monotonic() - started, time.perf_counter() - began
+        out_of_time = time_limit is not None and epoch + 1 < config.epochs and elapsed + epoch_seconds > time_limit
+        if _agree(out_of_time, world, device):
+            _say(f"stopping after epoch {epoch + 1} of {config.epochs}: another epoch would pass the time limit of "
+                 f"{time_limit:.0f} s; --resume continues the run", show)  # fmt: skip
+            break
+    chosen = best_epoch(history)
+    if chosen is not None and len(history) == config.epochs:
+        metric = "perplexity" if language else "accuracy"
+        _say(f"best validation {metric} {chosen[f'val_{metric}']:.4f} at epoch {chosen['epoch']}; test {metric} "
+             f"there {chosen[f'test_{metric}']:.4f}", show)  # fmt: skip
     return history
 
 
-def evaluate(checkpoint: Path, data_dir: str | None = None) -> dict[str, Any]:
-    """Test accuracy and per-layer spike rates of a saved checkpoint (``weights_only`` load)."""
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    config = TrainConfig(**{**saved["config"], "data_dir": data_dir or saved["config"]["data_dir"]})
-    _, test_set, d_input, classes = load_task(config.task, config.data_dir, config.seed, config.context)
-    model = build_model(config, d_input, classes)
-    model.load_state_dict(saved["model"])
-    return {"epoch": saved["epoch"], **_evaluate(model, test_set, config.task, torch.device("cpu"))}
+def limited(data: Any, limit: int | None) -> Any:
+    """The first ``limit`` items of ``data`` (all of them for ``None``)."""
+    if limit is None:
+        return data
+    if limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
+    return Subset(data, range(min(limit, len(data))))

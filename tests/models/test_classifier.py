@@ -10,7 +10,8 @@ from torch.utils.data import DataLoader
 
 from spikessm_snn.data import sequential_digits
 from spikessm_snn.models import SequenceClassifier
-from spikessm_snn.ssm import s4d_block, spike_ssm_block
+from spikessm_snn.ssm import s4d_block, spike_ssm_block, spiking_ssm_block
+from spikessm_snn.ssm.blocks import reset_spike_counts, spike_rates
 
 
 @pytest.mark.parametrize("norm", ["layer", "batch"])
@@ -19,9 +20,51 @@ def test_shapes_and_per_layer_spike_rates(norm, prenorm, randn) -> None:
     model = SequenceClassifier(3, 5, partial(spike_ssm_block, d_state=8), d_model=16, layers=3, norm=norm,
                                prenorm=prenorm)  # fmt: skip
     assert model(randn(4, 40, 3, dtype=torch.float32)).shape == (4, 5)
-    rates = model.spike_rates()
-    assert len(rates) == 3 and all(0 < r < 1 for r in rates)
-    assert SequenceClassifier(3, 5, s4d_block, d_model=8, layers=2).spike_rates() == [None, None]
+    rates = spike_rates(model)
+    assert list(rates) == [f"blocks.{i}.activation" for i in range(3)] and all(0 < r < 1 for r in rates.values())
+    assert spike_rates(SequenceClassifier(3, 5, s4d_block, d_model=8, layers=2)) == {}
+
+
+def _padded(x: torch.Tensor, lengths: torch.Tensor, total: int, fill: torch.Tensor) -> torch.Tensor:
+    """``x`` cut to each sequence's length and padded with ``fill`` values up to ``total`` steps."""
+    out = fill[:, :total].clone()
+    for i, n in enumerate(lengths.tolist()):
+        out[i, :n] = x[i, :n]
+    return out
+
+
+@pytest.mark.parametrize("block", [s4d_block, spike_ssm_block, spiking_ssm_block], ids=lambda b: b.__name__)
+@pytest.mark.parametrize(("norm", "prenorm", "training"), [("batch", False, True), ("batch", False, False),
+                                                           ("layer", True, True)])  # fmt: skip
+def test_the_logits_do_not_depend_on_the_padding_after_each_sequence(block, norm, prenorm, training, randn) -> None:
+    torch.manual_seed(0)
+    model = SequenceClassifier(3, 4, partial(block, d_state=4, bidirectional=True), d_model=8, layers=2, norm=norm,
+                               prenorm=prenorm).double()  # fmt: skip
+    model.train(training)
+    lengths = torch.tensor([17, 40, 5, 29])
+    x = randn(4, 40, 3)
+    short = _padded(x, lengths, 40, torch.zeros(4, 40, 3, dtype=torch.float64))
+    long = _padded(x, lengths, 97, 3 * randn(4, 97, 3))  # other padding: longer, and not zeros
+    logits = model(short, lengths)
+    assert torch.allclose(model(long, lengths), logits, rtol=0, atol=1e-9)
+    assert not torch.allclose(model(long), model(short))  # without lengths the padding does reach the logits
+    if block is not s4d_block:  # the spike rate counts the real steps alone
+        reset_spike_counts(model)
+        model(long, lengths)
+        rates = spike_rates(model)
+        reset_spike_counts(model)
+        model(short, lengths)
+        assert spike_rates(model) == pytest.approx(rates, rel=1e-12)
+
+
+def test_pairs_take_a_length_per_document(randn) -> None:
+    model = SequenceClassifier(3, 2, partial(s4d_block, d_state=4), d_model=8, layers=1, pairs=True).double().eval()
+    x, lengths = randn(2, 2, 30, 3), torch.tensor([[30, 12], [7, 25]])
+    changed = x.clone()
+    changed[1, 0, 7:] = randn(23, 3)
+    assert torch.allclose(model(changed, lengths), model(x, lengths), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"lengths must be \(2, 2\)"):
+        model(x, lengths[:, 0])
 
 
 def test_bad_input_and_settings_raise(randn) -> None:

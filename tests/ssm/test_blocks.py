@@ -32,7 +32,7 @@ def test_spiking_blocks_report_a_spike_rate_and_feed_binary_spikes_to_the_glu(na
     block.mix.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
     block(randn(4, 16, 80, dtype=torch.float32))
     assert isinstance(block.activation, SpikingActivation)
-    assert 0 < block.activation.last_rate < 1
+    assert 0 < block.activation.spike_rate() < 1
     assert set(seen[0].unique().tolist()) <= {0.0, 1.0}
 
 

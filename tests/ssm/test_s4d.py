@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from spikessm_snn.ssm import S4DConv, S4DKernel
+from spikessm_snn.ssm.s4d import fft_size
 
 
 @pytest.mark.parametrize("init", ["lin", "inv"])
@@ -23,10 +24,10 @@ def test_fft_convolution_equals_the_recurrent_ssm(init, randn) -> None:
     assert torch.allclose(conv(u), torch.stack(outputs, dim=-1), atol=1e-9)
 
 
-def test_ssm_parameters_carry_their_own_learning_rate_and_no_weight_decay() -> None:
-    kernel = S4DKernel(4, 8, ssm_lr=0.001)
-    for name in ("log_dt", "log_A_real", "A_imag"):
-        assert getattr(kernel, name)._optim == {"weight_decay": 0.0, "lr": 0.001}
+def test_ssm_parameters_trainable_b_included_are_marked_for_their_own_group() -> None:
+    kernel = S4DKernel(4, 8, trainable_b=True)
+    for name in ("log_dt", "log_A_real", "A_imag", "B"):
+        assert getattr(kernel, name)._optim == {"weight_decay": 0.0}
     assert not hasattr(kernel.C, "_optim")
 
 
@@ -51,3 +52,16 @@ def test_bidirectional_adds_an_anticausal_kernel_over_the_future(randn) -> None:
         expected[..., t] = expected[..., t] + past + future
     assert torch.allclose(conv(u), expected, atol=1e-9)
     assert conv.kernel.B is not None and conv.kernel.B.requires_grad
+
+
+def _smooth(n: int) -> bool:
+    for p in (2, 3, 5):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def test_the_fft_size_is_the_smallest_5_smooth_number_reaching_the_minimum() -> None:
+    for minimum in [*range(1, 700), 2200, 3998, 4097]:
+        size = fft_size(minimum)
+        assert size >= minimum and _smooth(size) and not any(_smooth(n) for n in range(minimum, size))
