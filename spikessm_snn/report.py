@@ -160,7 +160,9 @@ def run_report(out_dir: Path) -> Path:
     save_figure(plot_fi_curves(curves, title=f"f-I curves ({steps} steps at each constant current)"),
                 out_dir / "fi_curves.png")  # fmt: skip
     lines += ["## f-I curves", "", "The neurons of Settings, PSN left out (with untrained weights its response to a "
-              "constant current says nothing about the model).", "", "![f-I curves](fi_curves.png)", ""]  # fmt: skip
+              "constant current says nothing about the model). At a current exactly at the threshold snnTorch's "
+              "Leaky fires half as often: it spikes when the membrane exceeds the threshold, ours and "
+              "SpikingJelly's when it reaches it.", "", "![f-I curves](fi_curves.png)", ""]  # fmt: skip
     stages.update()
 
     lines += ["## Backends", "", f"Each backend against the exact loop on the input above; time is the median of "
