@@ -7,7 +7,9 @@ trains the three models side by side, each on its own GPU(s) (SPikE-SSM with tor
 GPUs when four are visible), every run resuming from its checkpoint, all stopping at an epoch
 boundary before ``--seconds`` have passed. The first call measures a training step of each model
 on its GPU and fixes the number of epochs that fit ``--budget`` seconds of training (at most the
-recipe's 40), written to ``plan.json`` beside the runs; later calls continue that plan. With
+recipe's 40), written to ``plan.json`` beside the runs (``epochs`` may also name a count per model);
+later calls continue that plan (a model given no epochs sits a call out). ``--then CMD`` runs CMD
+on the first run's GPU once that run ends. With
 ``--pack DIR`` each run's folder is packed into ``DIR/<model>.tar`` (checkpoint, metrics, log).
 
 The recipe (``spikingssm-and-sdn.md``): 6 layers, d_model 256, d_state 4, bidirectional, trainable
@@ -34,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spikessm_snn.data.batching import batches  # noqa: E402
-from spikessm_snn.data.listops import ListOpsDataset, generate_files  # noqa: E402
+from spikessm_snn.data.listops import VOCAB, ListOpsDataset, generate_files  # noqa: E402
 from spikessm_snn.training.config import TrainConfig  # noqa: E402
 from spikessm_snn.training.trainer import build_model, forward, loss_of, parameter_groups  # noqa: E402
 
@@ -64,7 +66,7 @@ def step_seconds(model: str, data: Path, processes: int, steps: int = 20) -> flo
     config = config_of(model, 1)
     sample = torch.utils.data.Subset(ListOpsDataset(data / "basic_val.tsv"), range(1024))
     device = torch.device("cuda")
-    net = build_model(config, 18, 10).to(device)
+    net = build_model(config, len(VOCAB), 10).to(device)
     optimizer = torch.optim.AdamW(parameter_groups(net, config))
     times = []
     for i, batch in enumerate(batches(sample, config.batch // processes, shuffle=True)):
@@ -134,6 +136,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/listops"))
     parser.add_argument("--pack", type=Path, default=None, help="pack each run's folder into DIR/<model>.tar")
     parser.add_argument("--margin", type=float, default=45, help="seconds kept for packing at the end")
+    parser.add_argument("--then", default=None, help="a shell command for the first run's GPU once that run ends")
     args = parser.parse_args()
     started = time.monotonic()
     if not (args.data / "basic_test.tsv").exists():
@@ -142,16 +145,26 @@ def main() -> None:
     chosen = plan(args.runs, args.data, args.budget)
     print(json.dumps(chosen), flush=True)
     left = args.seconds - (time.monotonic() - started) - args.margin
-    runs = {model: launch(model, config_of(model, chosen["epochs"]), chosen["gpus"][model], args.runs / model,
-                          args.data, left) for model in MODELS}  # fmt: skip
+    epochs = chosen["epochs"] if isinstance(chosen["epochs"], dict) else dict.fromkeys(MODELS, chosen["epochs"])
+    active = [model for model in MODELS if epochs.get(model)]  # a plan may leave a model out of this call
+    runs = {model: launch(model, config_of(model, epochs[model]), chosen["gpus"][model], args.runs / model,
+                          args.data, left) for model in active}  # fmt: skip
+    then = None
     for model, process in runs.items():
         process.wait()
         print(f"{model}: exit {process.returncode}; last lines:", flush=True)
         lines = (args.runs / model / "train.log").read_text().splitlines()
         print("\n".join(line[:400] for line in lines[-3:]), flush=True)
+        if model == active[0] and args.then:  # the first run's GPU takes the next job
+            remaining = args.seconds - (time.monotonic() - started) - args.margin
+            print(f"then, on GPU {chosen['gpus'][model]} for at most {remaining:.0f} s: {args.then}", flush=True)
+            env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(map(str, chosen["gpus"][model]))}
+            then = subprocess.Popen(["timeout", f"{max(remaining, 1):.0f}", "bash", "-c", args.then], cwd=ROOT, env=env)
+    if then is not None:
+        print(f"then: exit {then.wait()}", flush=True)
     if args.pack:
         args.pack.mkdir(parents=True, exist_ok=True)
-        for model in MODELS:
+        for model in active:
             with tarfile.open(args.pack / f"{model}.tar", "w") as tar:
                 tar.add(args.runs / model, arcname=model)
         (args.pack / "plan.json").write_text((args.runs / "plan.json").read_text())

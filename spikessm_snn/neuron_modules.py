@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
-from .backends.registry import BACKENDS, get_backend, run_backend
+from .backends.registry import BACKENDS, constants_dtype, get_backend, run_backend
 from .backends.result import MultiStepResult
 from .neurons.checks import check_input, check_parameters, check_state
 from .neurons.dynamics import NeuronParameters, NeuronState, neuron_step, zero_state
@@ -22,14 +23,18 @@ from .neurons.surrogate import SpikeFunction, resolve_spike_function
 
 
 class SpikingNeuron(nn.Module):
-    """A member of the neuron family of ``dynamics.py`` (use ``SRRNeuron`` / ``ResetLIFNeuron``)."""
+    """A member of the neuron family of ``dynamics.py`` (use ``SRRNeuron`` / ``ResetLIFNeuron``).
+
+    Each constant is a module whose call returns its value: a ``ConstrainedParameter``, or (in the
+    snnTorch adapter) the tensor as snnTorch keeps it.
+    """
 
     def __init__(
         self,
-        tau: ConstrainedParameter,
-        threshold: ConstrainedParameter,
-        tau_r: ConstrainedParameter,
-        refractory: ConstrainedParameter,
+        tau: nn.Module,
+        threshold: nn.Module,
+        tau_r: nn.Module,
+        refractory: nn.Module,
         hard_reset: bool,
         v_reset: float,
         surrogate: str | SpikeFunction | None,
@@ -57,14 +62,15 @@ class SpikingNeuron(nn.Module):
     def supported_backends(self) -> tuple[str, ...]:
         return tuple(BACKENDS)
 
-    def parameters_for(self, x: Tensor) -> NeuronParameters:
-        """The current constants in the input's dtype, checked against one step's shape."""
+    def parameters_for(self, x: Tensor, dtype: torch.dtype | None = None) -> NeuronParameters:
+        """The current constants in ``dtype`` (default: the input's), checked against one step's shape."""
         step_shape = x.shape[1:] if x.dim() >= 2 else x.shape
+        dtype = x.dtype if dtype is None else dtype
         p = NeuronParameters(
-            self.tau().to(x.dtype),
-            self.threshold().to(x.dtype),
-            self.tau_r().to(x.dtype),
-            self.refractory().to(x.dtype),
+            self.tau().to(dtype),
+            self.threshold().to(dtype),
+            self.tau_r().to(dtype),
+            self.refractory().to(dtype),
             self.hard_reset,
             self.v_reset,
         )
@@ -72,9 +78,14 @@ class SpikingNeuron(nn.Module):
         return p
 
     def forward(self, x_seq: Tensor, state: NeuronState | None = None, record: bool = False) -> MultiStepResult:
-        """``x_seq [T, B, ...]`` -> spikes ``[T, B, ...]`` and the final state, by ``self.backend``."""
+        """``x_seq [T, B, ...]`` -> spikes ``[T, B, ...]`` and the final state, by ``self.backend``.
+
+        Half-precision input: ``'torch'`` (and ``'pmbc'``, equal to it) compute in the input's dtype
+        with the constants rounded to it; ``'cupy'`` computes in float32 on the upcast input with
+        the float32 constants (``registry.constants_dtype``).
+        """
         check_input(x_seq, multi_step=True, check_finite=False)  # NaN/inf: checked by run_backend
-        p = self.parameters_for(x_seq[0])
+        p = self.parameters_for(x_seq[0], constants_dtype(self.backend, x_seq.dtype))
         state = self._state_for(x_seq[0], state)
         return run_backend(self.backend, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)
 
@@ -95,6 +106,12 @@ class SpikingNeuron(nn.Module):
     def extra_repr(self) -> str:
         reset = f"hard (v_reset={self.v_reset})" if self.hard_reset else "soft"
         return f"reset={reset}, backend={self.backend!r}, detach_reset={self.detach_reset}"
+
+
+def owned_state(state: NeuronState) -> NeuronState:
+    """``state`` with storage of its own, to keep between calls: a backend's final state may be a
+    view of its ``[T, ...]`` output, which would stay alive and cannot be detached in place."""
+    return NeuronState(*(s.clone() if s._base is not None else s for s in state))
 
 
 class BackendOfNeuron:

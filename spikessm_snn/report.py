@@ -2,9 +2,10 @@
 
 SRR and reset-LIF dynamics, a spike raster, our neurons beside SpikingJelly's LIF/PLIF/PSN and
 snnTorch's Leaky (figure and table), f-I curves, every backend checked against the exact
-``'torch'`` loop, and the per-layer spike rates of small trained models. Every section runs the
-same two neurons, ``SRRNeuron()`` and ``ResetLIFNeuron()`` at their defaults, and states their
-constants; the frameworks' LIF neurons take the ResetLIF's (``zoo.comparison_neurons``).
+``'torch'`` loop, and the per-layer spike rates of small trained models. Every section up to the
+trained models runs the same two neurons, ``SRRNeuron()`` and ``ResetLIFNeuron()`` at their
+defaults, and states their constants; the frameworks' LIF neurons take the ResetLIF's
+(``zoo.comparison_neurons``).
 Nothing is downloaded.
 """
 
@@ -126,7 +127,7 @@ def run_report(out_dir: Path) -> Path:
     zoo = comparison_neurons(steps, srr, lif)
     lines = ["# spikessm report", "", "## Settings", "",
              f"Input (embedded, seeded): T = {steps} steps, {neurons} neurons, 0.35 + 0.5 sin(2 pi t / 80) plus "
-             "N(0, 0.6^2) noise. Every section runs these neurons:", "",
+             "N(0, 0.6^2) noise. Every section up to the trained models runs these neurons:", "",
              *markdown_table([{"neuron": name, "settings": neuron.settings} for name, neuron in zoo.items()]),
              "SRR is SPikE-SSM's neuron, ResetLIF SpikingSSMs' (both at their defaults); `tau` is the decay a step. "
              "The frameworks' LIF neurons take the ResetLIF's constants.", ""]  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 from ..neurons.checks import check_finite_values
@@ -38,6 +39,9 @@ class Backend:
     installed: Callable[[], str | None] = _always
     unsupported: Callable[[Tensor, NeuronParameters, SpikeFunction], str | None] = _always
     checks_finite: bool = False  # run() takes check_finite= and checks while it reads x
+    # float16/bfloat16 input computed in float32 on the upcast input, the constants taken in float32
+    # (the others compute in the input's dtype, constants rounded to it, as a plain torch loop does)
+    half_in_float32: bool = False
 
 
 BACKENDS: dict[str, Backend] = {
@@ -45,7 +49,13 @@ BACKENDS: dict[str, Backend] = {
     "pmbc": Backend("pmbc", exact=True, run=run_pmbc, unsupported=pmbc_unsupported),
     "sdn": Backend("sdn", exact=False, run=run_sdn, unsupported=sdn_unsupported),
     "cupy": Backend(
-        "cupy", exact=True, run=run_fused, installed=cupy_missing, unsupported=fused_unsupported, checks_finite=True
+        "cupy",
+        exact=True,
+        run=run_fused,
+        installed=cupy_missing,
+        unsupported=fused_unsupported,
+        checks_finite=True,
+        half_in_float32=True,
     ),
 }
 
@@ -59,6 +69,13 @@ def get_backend(name: str) -> Backend:
     if reason is not None:
         raise BackendUnavailableError(f"backend {name!r} is not available here: {reason}")
     return backend
+
+
+def constants_dtype(name: str, dtype: torch.dtype) -> torch.dtype:
+    """The dtype backend ``name`` takes the neuron constants in, for input of ``dtype``."""
+    if dtype in (torch.float16, torch.bfloat16) and BACKENDS[name].half_in_float32:
+        return torch.float32
+    return dtype
 
 
 def run_backend(

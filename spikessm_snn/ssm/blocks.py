@@ -23,6 +23,10 @@ from .s4d import S4DConv
 class SpikingActivation(nn.Module):
     """A neuron over ``[B, H, L]`` (run as ``[L, B, H]``), optionally on ``x / exp(ln_vth)``.
 
+    Its trainable constants (``ln_vth``, the neuron's thresholds and decays) are marked ``_optim``
+    like the SSM parameters: the trainer gives them the SSM learning rate and no weight decay (a
+    threshold at the full rate ran away on ListOps: ``ln_vth`` reached -9, its gradients 1e8).
+
     It counts its spikes on the device, over the real steps when a ``mask [B, 1, L]`` is given, with
     no host synchronisation: ``spike_rate()`` (spikes per neuron per step since
     ``reset_spike_count()``) reads the count once.
@@ -32,6 +36,8 @@ class SpikingActivation(nn.Module):
         super().__init__()
         self.neuron = neuron
         self.ln_vth = nn.Parameter(torch.zeros(channels)) if learn_input_scale else None
+        for parameter in self.parameters():  # thresholds and decays are dynamics, trained as the SSM's A and dt
+            parameter._optim = {"weight_decay": 0.0}
         self.reset_spike_count()
 
     def forward(self, y: Tensor, mask: Tensor | None = None) -> Tensor:

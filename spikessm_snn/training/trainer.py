@@ -61,8 +61,9 @@ def build_model(config: TrainConfig, d_input: int, classes: int) -> nn.Module:
 
 
 def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-    """AdamW groups: the SSM parameters (marked ``_optim`` by ``S4DKernel``: A, dt, B) at
-    ``min(lr, ssm_lr)`` without weight decay, everything else at ``lr`` with ``weight_decay``."""
+    """AdamW groups: the dynamics parameters (marked ``_optim``: the SSM's A, dt, B by ``S4DKernel``,
+    the neurons' thresholds and decays by ``SpikingActivation``) at ``min(lr, ssm_lr)`` without weight
+    decay, everything else at ``lr`` with ``weight_decay``."""
     ssm = [p for p in model.parameters() if hasattr(p, "_optim")]
     plain = [p for p in model.parameters() if not hasattr(p, "_optim")]
     return [{"params": plain, "lr": config.lr, "weight_decay": config.weight_decay},
@@ -79,21 +80,22 @@ def loss_of(logits: Tensor, targets: Tensor) -> Tensor:
 
 
 def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device,
-                before_step: Callable[[int], Tensor]) -> tuple[Tensor, Tensor, int]:  # fmt: skip
-    """One pass of AdamW steps: ``(summed loss, summed gradient norm, steps)``, the sums left on the
+                before_step: Callable[[int], Tensor]) -> tuple[Tensor, Tensor, Tensor, int]:  # fmt: skip
+    """One pass of AdamW steps: ``(summed loss, summed and largest gradient norm, steps)``, left on the
     device. ``before_step(i)`` runs before the ``i``-th step (lr, clipping) and returns the gradient norm."""
-    total = norms = torch.zeros((), device=device)
+    total = norms = largest = torch.zeros((), device=device)
     steps = 0
     for batch in loader:
         batch = batch.to(device)
         loss = loss_of(forward(model, batch), batch.targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norms = norms + before_step(steps)
+        norm = before_step(steps)
+        norms, largest = norms + norm, torch.maximum(largest, norm)
         optimizer.step()
         total = total + loss.detach()
         steps += 1
-    return total, norms, steps
+    return total, norms, largest, steps
 
 
 @torch.no_grad()
@@ -224,11 +226,12 @@ def _train(config: TrainConfig, out: Path, resume: bool, show: bool, time_limit:
         torch.manual_seed(config.seed * 1000 + epoch)  # dropout of this epoch, the same after a resume
         began = time.perf_counter()
         reset_spike_counts(model)
-        total, norms, steps = train_epoch(wrapped, loader, optimizer, device, partial(before_step, epoch))
+        total, norms, largest, steps = train_epoch(wrapped, loader, optimizer, device, partial(before_step, epoch))
         if world > 1:
             dist.all_reduce(total)
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": float(total) / (steps * world),
-                                  "grad_norm": float(norms) / steps, "train_spike_rates": spike_rates(model),
+                                  "grad_norm": float(norms) / steps, "grad_norm_max": float(largest),
+                                  "train_spike_rates": spike_rates(model),
                                   "seconds": round(time.perf_counter() - began, 2)}  # fmt: skip
         evaluated = time.perf_counter()
         for split, split_loader in evaluation.items():

@@ -1,23 +1,33 @@
 """The fused CUDA kernels (backend 'cupy') against the iterative reference.
 
-GPU tests are marked ``gpu`` and skipped where torch sees no CUDA device; the source and the
-availability errors are checked everywhere.
+GPU tests are marked ``gpu`` and skipped where torch sees no CUDA device. Without a GPU the
+kernels themselves still run: compiled as C++ and called once per thread on the CPU through
+the launcher's own argument conversion (``fused_without_gpu.py``), and compiled for the GPU by
+NVRTC where it is installed.
 """
 
 from __future__ import annotations
 
+import math
 import re
-import shutil
-import subprocess
 
 import pytest
 import torch
+from fused_without_gpu import (
+    KernelsOnCpu,
+    compile_for_gpu,
+    host_compiler_missing,
+    kernel_parameters,
+    nvrtc_missing,
+    surrogate_on_cpu,
+)
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
-from spikessm_snn.backends.fused import cupy_missing
+from spikessm_snn.backends.fused import autograd, cupy_missing, run_fused
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
 from spikessm_snn.backends.reference import run_reference
-from spikessm_snn.neurons.dynamics import zero_state
+from spikessm_snn.backends.registry import constants_dtype
+from spikessm_snn.neurons.dynamics import NeuronState, zero_state
 from spikessm_snn.neurons.surrogate import SURROGATE_NAMES, surrogate
 
 NEURONS = {
@@ -25,18 +35,38 @@ NEURONS = {
     "srr_trainable": lambda **kw: SRRNeuron(
         tau=0.7, tau_r=0.9, u_th=0.8, v_th=0.3, learn_tau=True, learn_tau_r=True, learn_u_th=True, learn_v_th=True, **kw
     ),
+    "srr_sigmoid_detached": lambda **kw: SRRNeuron(
+        tau=0.5, tau_r=0.7, v_th=0.6, learn_tau=True, learn_v_th=True, surrogate="sigmoid", detach_reset=True, **kw
+    ),
+    "srr_without_refractory": lambda **kw: SRRNeuron(tau=0.6, tau_r=0.8, v_th=0.0, learn_u_th=True, **kw),
     "lif_hard": lambda **kw: ResetLIFNeuron(tau=0.125, v_threshold=1.0, reset="hard", **kw),
     "lif_hard_offset": lambda **kw: ResetLIFNeuron(
         tau=0.5, v_threshold=0.7, reset="hard", v_reset=-0.2, learn_threshold=True, **kw
     ),
+    "lif_hard_atan_detached": lambda **kw: ResetLIFNeuron(
+        tau=0.8, v_threshold=0.9, reset="hard", learn_tau=True, surrogate="atan", detach_reset=True, **kw
+    ),
     "lif_soft": lambda **kw: ResetLIFNeuron(tau=0.9, v_threshold=1.0, reset="soft", learn_tau=True, **kw),
+    "lif_soft_rect": lambda **kw: ResetLIFNeuron(
+        tau=0.6, v_threshold=0.8, reset="soft", learn_tau=True, learn_threshold=True, surrogate="rect", **kw
+    ),
 }
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("alpha", [None, 0.7])
 @pytest.mark.parametrize("name", SURROGATE_NAMES)
-def test_kernel_source_renders_each_surrogate(name) -> None:
-    source = kernel_source(KernelSpec("float32", surrogate(name), False, True, False))
-    assert "surrogate_derivative(acc_t z) { return" in source and "neuron_backward" in source
+def test_the_kernels_surrogates_equal_the_torch_ones_on_a_grid(name, alpha, dtype, tmp_path) -> None:
+    """The C formulas against ``neurons/surrogate.py`` (compiled for the host: the same source)."""
+    reason = host_compiler_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    s = surrogate(name, alpha)
+    edges = torch.tensor([0.0, s.alpha, 0.5 / s.alpha, 1.0 / s.alpha, 2.0 / (math.pi * s.alpha)], dtype=dtype)
+    z = torch.cat([torch.linspace(-4, 4, 4001, dtype=dtype), edges, -edges, edges.nextafter(-edges)])
+    expected = s.derivative(z).to(dtype)
+    assert expected.abs().max() > 0 and (expected == 0).float().mean() < 0.9  # the grid saw the shape
+    torch.testing.assert_close(surrogate_on_cpu(tmp_path, s, dtype)(z), expected, rtol=1e-6, atol=1e-7)
 
 
 def test_without_cupy_or_a_gpu_the_error_says_what_is_missing(randn) -> None:
@@ -49,28 +79,65 @@ def test_without_cupy_or_a_gpu_the_error_says_what_is_missing(randn) -> None:
             SRRNeuron(backend="cupy")
 
 
-def _compare(name: str, x: torch.Tensor, record: bool = True):
-    """Reference and fused results with the gradients of one loss. The reference is the loop
-    in the accumulator type (float32; float64 for float64 input) on the upcast input, with
-    exactly the constants the kernel sees (the neuron's, in the input dtype)."""
+def _on_the_gpu(neuron, x, state, record):
+    neuron.backend = "cupy"
+    return neuron(x, state, record=record)
+
+
+@pytest.fixture(scope="module")
+def kernels_on_cpu(tmp_path_factory) -> KernelsOnCpu:
+    reason = host_compiler_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    return KernelsOnCpu(tmp_path_factory.mktemp("kernels"))
+
+
+@pytest.fixture
+def on_the_cpu(kernels_on_cpu, monkeypatch):
+    """The fused backend with its kernels on the CPU: ``(neuron, x, state, record) -> result``."""
+    monkeypatch.setattr(autograd, "launch", kernels_on_cpu.launch)
+    kernels_on_cpu.calls.clear()
+
+    def run(neuron, x, state, record):
+        state = zero_state(x[0]) if state is None else state
+        p = neuron.parameters_for(x[0], constants_dtype("cupy", x.dtype))
+        return run_fused(x, state, p, neuron.spike_fn, neuron.detach_reset, record, neuron.check_finite)
+
+    return run
+
+
+ALL_OUTPUTS = ("spikes", "v", "r", "v_seq", "r_seq")
+
+
+def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True, state: NeuronState | None = None,
+             loss_on: tuple[str, ...] = ALL_OUTPUTS, x_grad: bool = True):  # fmt: skip
+    """Reference and fused results with the gradients of one loss on the outputs ``loss_on`` (the
+    sequences where recorded) to the input (if ``x_grad``), every trainable constant and, where
+    given, the initial state. The reference is the loop in the accumulator
+    type (float32; float64 for float64 input) on the upcast input, with the neuron's constants in
+    that type (never rounded to a half-precision input's)."""
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     g = torch.randn(x.shape, device=x.device, dtype=acc, generator=torch.Generator(x.device).manual_seed(7))
     outs = []
-    for backend in ("torch", "cupy"):
-        neuron = NEURONS[name](shape=(x.shape[-1],), backend=backend).to(x.device, acc)
-        xi = x.detach().clone().requires_grad_()
+    for backend in ("torch", "fused"):
+        neuron = NEURONS[name](shape=(x.shape[-1],)).to(x.device, acc)
+        xi = x.detach().clone().requires_grad_(x_grad)
+        s0 = None if state is None else NeuronState(*(s.detach().clone().requires_grad_() for s in state))
         if backend == "torch":
-            p = neuron.parameters_for(x)
-            p = p._replace(**{k: getattr(p, k).to(acc) for k in ("tau", "threshold", "tau_r", "refractory")})
             x_acc = xi.to(acc)
-            result = run_reference(x_acc, zero_state(x_acc[0]), p, neuron.spike_fn, neuron.detach_reset, record)
+            s_acc = zero_state(x_acc[0]) if s0 is None else NeuronState(*(s.to(acc) for s in s0))
+            p = neuron.parameters_for(x_acc[0])
+            result = run_reference(x_acc, s_acc, p, neuron.spike_fn, neuron.detach_reset, record)
         else:
-            result = neuron(xi, record=record)
-        loss = (result.spikes.to(acc) * g).sum() + result.state.v.to(acc).sum() + 0.5 * result.state.r.to(acc).sum()
-        if record:
-            loss = loss + 0.3 * (result.v_seq.to(acc) * g.flip(0)).sum() + 0.2 * (result.r_seq.to(acc) * g).sum()
-        loss.backward()
-        outs.append((result, {"x": xi.grad, **{k: p.grad for k, p in neuron.named_parameters()}}))
+            result = fused(neuron, xi, s0, record)
+        outputs = {"spikes": result.spikes, "v": result.state.v, "r": result.state.r, "v_seq": result.v_seq,
+                   "r_seq": result.r_seq}  # fmt: skip
+        weights = {"spikes": g, "v": 1.0, "r": 0.5, "v_seq": 0.3 * g.flip(0), "r_seq": 0.2 * g}
+        sum((outputs[k].to(acc) * weights[k]).sum() for k in loss_on if outputs[k] is not None).backward()
+        grads = {**({"x": xi.grad} if x_grad else {}), **{k: p.grad for k, p in neuron.named_parameters()}}
+        if s0 is not None:
+            grads.update(v0=s0.v.grad, r0=s0.r.grad)
+        outs.append((result, grads))
     return outs
 
 
@@ -78,17 +145,104 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.float() - b.float()).norm() / b.float().norm().clamp(min=1e-30)).item()
 
 
+def _assert_equal_to_the_reference(outs, state_tol: float, grad_tol: float) -> None:
+    (ref, g_ref), (ours, g_ours) = outs
+    assert torch.equal(ours.spikes.to(ref.spikes.dtype), ref.spikes)
+    pairs = [(ours.state.v, ref.state.v), (ours.state.r, ref.state.r)]
+    if ref.v_seq is not None:
+        pairs += [(ours.v_seq, ref.v_seq), (ours.r_seq, ref.r_seq)]
+    for a, b in pairs:
+        assert (a.to(b.dtype) - b).abs().max() <= state_tol * b.abs().max().clamp(min=1)
+    assert g_ours.keys() == g_ref.keys()
+    for key, value in g_ref.items():
+        assert _rel(g_ours[key], value) < grad_tol, key
+
+
+@pytest.mark.parametrize("record", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", NEURONS)
+def test_kernels_on_the_cpu_equal_the_reference(name, dtype, record, on_the_cpu) -> None:
+    """The kernels' own code, run as C++: spikes bit for bit, states and gradients to rounding."""
+    x = (1.2 * torch.randn(150, 2, 33, generator=torch.Generator().manual_seed(3)) + 0.3).to(dtype)
+    outs = _compare(name, x, on_the_cpu, record=record)
+    assert 0 < outs[0][0].spikes.mean() < 1  # the comparison saw spikes and rests
+    single = dtype == torch.float32
+    _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)
+
+
+def _assert_half_precision(outs, dtype: torch.dtype) -> None:
+    """Spikes equal the float32 reference on the upcast input with the float32 constants; states
+    within the output dtype's rounding; gradients within 1% (relative norm; the input gradient is
+    rounded to the input dtype)."""
+    assert outs[1][0].spikes.dtype == dtype
+    _assert_equal_to_the_reference(outs, torch.finfo(dtype).eps, 1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", NEURONS)
+def test_kernels_on_the_cpu_in_half_precision(name, dtype, on_the_cpu) -> None:
+    x = (1.2 * torch.randn(400, 2, 33, generator=torch.Generator().manual_seed(4)) + 0.3).to(dtype)
+    _assert_half_precision(_compare(name, x, on_the_cpu, record=True), dtype)
+
+
+@pytest.mark.parametrize(
+    ("loss_on", "x_grad"),
+    [(("spikes",), True), (("v",), True), (("r", "r_seq"), True), (("v_seq",), True), (("spikes", "v"), False)],
+)
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_soft_rect"])
+def test_kernels_on_the_cpu_with_some_outputs_unused(name, loss_on, x_grad, on_the_cpu) -> None:
+    x = 1.2 * torch.randn(90, 2, 9, generator=torch.Generator().manual_seed(6), dtype=torch.float64) + 0.3
+    _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, True, None, loss_on, x_grad), 1e-13, 1e-12)
+
+
+def test_unused_outputs_pass_no_gradient_to_the_kernel(kernels_on_cpu, on_the_cpu) -> None:
+    """No ``[T, N]`` zeros for the gradients of ``h``, ``r`` and the final state nobody used."""
+    x = torch.randn(50, 2, 8, generator=torch.Generator().manual_seed(2)).requires_grad_()
+    on_the_cpu(NEURONS["srr_trainable"](), x, None, False).spikes.sum().backward()
+    (spec, name, args) = kernels_on_cpu.calls[-1]
+    passed = {label: arg for (_, label), arg in zip(kernel_parameters(kernel_source(spec), name), args, strict=True)}
+    assert name == "neuron_backward" and passed["g_spikes"] is not None and passed["g_x"] is not None
+    assert all(passed[label] is None for label in ("g_h", "g_r", "g_v_last", "g_r_last"))
+
+
+def _given_state(steps: int, device: str = "cpu") -> tuple[torch.Tensor, NeuronState]:
+    """Input ``[steps, 2, 9]`` float64 and a state with ``v != 0`` and ``r != 0`` in every other channel."""
+    generator = torch.Generator(device).manual_seed(5)
+    x = torch.randn(steps, 2, 9, generator=generator, device=device, dtype=torch.float64) + 0.3
+    v = torch.randn(2, 9, generator=generator, device=device, dtype=torch.float64)
+    r = torch.rand(2, 9, generator=generator, device=device, dtype=torch.float64) * (torch.arange(9, device=device) % 2)
+    return x, NeuronState(v, r)
+
+
+GIVEN_STATE = ["srr_trainable", "srr_without_refractory", "lif_soft_rect", "lif_hard_atan_detached"]
+
+
+@pytest.mark.parametrize("name", GIVEN_STATE)
+def test_kernels_on_the_cpu_carry_a_given_state(name, on_the_cpu) -> None:
+    """A non-zero initial ``v`` and ``r`` (a trace even without a refractory magnitude): their
+    gradients, and ``tau``'s through the first step's ``tau v0``."""
+    x, state = _given_state(80)
+    for record in (False, True):
+        _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, record, state), 1e-13, 1e-12)
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_kernels_on_the_cpu_find_nan_or_inf(requires_grad, on_the_cpu) -> None:
+    x = torch.randn(40, 2, 8, generator=torch.Generator().manual_seed(1))
+    x[23, 1, 5] = float("nan")
+    neuron = NEURONS["srr"]()
+    with pytest.raises(ValueError, match="NaN or inf"):
+        on_the_cpu(neuron, x.clone().requires_grad_(requires_grad), None, False)
+    neuron.check_finite = False
+    assert on_the_cpu(neuron, x.clone().requires_grad_(requires_grad), None, False).spikes[:23].sum() > 0
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", NEURONS)
 @pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 33), (1000, 4, 64), (4096, 2, 127)])
 def test_float32_equals_the_reference(name, shape) -> None:
     x = 1.2 * torch.randn(shape, device="cuda") + 0.3
-    (ref, g_ref), (ours, g_ours) = _compare(name, x)
-    assert torch.equal(ours.spikes, ref.spikes)
-    for a, b in ((ours.v_seq, ref.v_seq), (ours.r_seq, ref.r_seq), (ours.state.v, ref.state.v)):
-        assert (a - b).abs().max() <= 1e-5 * b.abs().max().clamp(min=1)
-    for key, value in g_ref.items():
-        assert _rel(g_ours[key], value) < 1e-4, key
+    _assert_equal_to_the_reference(_compare(name, x), 1e-5, 1e-4)
 
 
 @pytest.mark.gpu
@@ -102,30 +256,41 @@ def test_very_long_sequences_and_no_recording() -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard"])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard", "lif_hard_atan_detached"])
 def test_float64_equals_the_reference(name) -> None:
     x = torch.randn(500, 2, 9, device="cuda", dtype=torch.float64)
-    (ref, g_ref), (ours, g_ours) = _compare(name, x)
-    assert torch.equal(ours.spikes, ref.spikes)
-    assert torch.allclose(ours.v_seq, ref.v_seq, atol=1e-12)
-    for key, value in g_ref.items():
-        assert _rel(g_ours[key], value) < 1e-10, key
+    _assert_equal_to_the_reference(_compare(name, x), 1e-12, 1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("loss_on", "x_grad"), [(("spikes",), True), (("v",), True), (("spikes", "v"), False)])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_soft_rect"])
+def test_some_outputs_unused(name, loss_on, x_grad) -> None:
+    x = 1.2 * torch.randn(700, 2, 9, device="cuda", dtype=torch.float64) + 0.3
+    _assert_equal_to_the_reference(_compare(name, x, record=False, loss_on=loss_on, x_grad=x_grad), 1e-12, 1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", GIVEN_STATE)
+def test_a_given_state_and_its_gradient(name) -> None:
+    x, state = _given_state(300, "cuda")
+    for record in (False, True):
+        _assert_equal_to_the_reference(_compare(name, x, record=record, state=state), 1e-12, 1e-10)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard", "lif_soft"])
+@pytest.mark.parametrize("name", NEURONS)
 def test_half_precision_in_and_out_with_float32_arithmetic(name, dtype) -> None:
-    """Documented tolerance: spikes equal the float32 reference on the same (upcast) input and
-    constants; potentials within the output dtype's rounding; gradients within 1% (relative
-    norm; the input gradient is rounded to the input dtype)."""
-    x = (torch.randn(800, 4, 32, device="cuda") + 0.3).to(dtype)
-    (ref, g_ref), (ours, g_ours) = _compare(name, x)
-    assert ours.spikes.dtype == dtype and torch.equal(ours.spikes.float(), ref.spikes)
-    eps = torch.finfo(dtype).eps
-    assert (ours.v_seq.float() - ref.v_seq).abs().max() <= eps * ref.v_seq.abs().max().clamp(min=1)
-    for key, value in g_ref.items():
-        assert _rel(g_ours[key], value) < 1e-2, key
+    x = (1.2 * torch.randn(2000, 4, 64, device="cuda") + 0.3).to(dtype)
+    _assert_half_precision(_compare(name, x), dtype)
+
+
+def test_only_the_fused_backend_takes_half_precision_constants_in_float32() -> None:
+    assert constants_dtype("cupy", torch.bfloat16) == constants_dtype("cupy", torch.float16) == torch.float32
+    assert constants_dtype("cupy", torch.float64) == torch.float64
+    assert constants_dtype("torch", torch.bfloat16) == torch.bfloat16
+    assert constants_dtype("pmbc", torch.float16) == torch.float16
 
 
 @pytest.mark.gpu
@@ -164,20 +329,19 @@ def test_spikingjelly_node_on_the_cupy_backend() -> None:
     assert torch.equal(net(x), ref)
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs nvcc")
 @pytest.mark.parametrize(
-    ("dtype", "name", "hard", "refractory"),
-    [("float32", "triangle", False, True), ("float32", "rect", True, False), ("float16", "sigmoid", False, True),
+    ("dtype", "name", "hard", "detach"),
+    [("float32", "triangle", False, False), ("float32", "rect", True, True), ("float16", "sigmoid", False, False),
      ("bfloat16", "atan", True, False), ("float64", "sigmoid", False, True)],
 )  # fmt: skip
-def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, refractory, tmp_path) -> None:
-    source = tmp_path / "kernels.cu"
-    source.write_text(kernel_source(KernelSpec(dtype, surrogate(name), hard, refractory, False)))
-    command = ["nvcc", "--std=c++17", "-arch=sm_90", "-Xptxas", "-v", "-c", str(source), "-o", str(tmp_path / "k.o")]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    spills = re.findall(r"(\d+) bytes spill stores", done.stderr)
-    assert len(spills) == 2 and all(int(s) == 0 for s in spills), done.stderr
+def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, detach) -> None:
+    reason = nvrtc_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    compiled, log = compile_for_gpu(kernel_source(KernelSpec(dtype, surrogate(name), hard, detach)))
+    assert compiled, log
+    spills = re.findall(r"(\d+) bytes spill stores", log)
+    assert len(spills) == 2 and all(int(s) == 0 for s in spills), log
 
 
 @pytest.mark.gpu
@@ -189,3 +353,78 @@ def test_nan_or_inf_is_found_by_the_kernel(requires_grad) -> None:
     with pytest.raises(ValueError, match="NaN or inf"):
         NEURONS["srr"](backend="cupy").cuda()(x.requires_grad_(requires_grad))
     NEURONS["srr"](backend="cupy", check_finite=False).cuda()(x)  # the check can be switched off
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["srr_trainable", "srr", "lif_hard"])
+def test_no_host_synchronisation_without_the_check(name) -> None:
+    """With ``check_finite=False`` a forward and a backward only queue work on the device: torch's
+    sync debug mode raises at any synchronising call. With the check, its one read-back raises there."""
+    x = torch.randn(200, 4, 16, device="cuda") + 0.3
+    neuron = NEURONS[name](shape=(16,), backend="cupy", check_finite=False).cuda()
+    neuron(x.clone().requires_grad_()).spikes.sum().backward()  # compile and load the kernels first
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        with torch.no_grad():
+            neuron(x)
+        result = neuron(x.clone().requires_grad_(), record=True)
+        (result.spikes.sum() + result.v_seq.sum() + result.state.v.sum()).backward()
+        neuron.check_finite = True
+        with pytest.raises(RuntimeError, match="synchroniz"):
+            neuron(x)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["spikingssm", "spike-ssm"])
+def test_a_block_training_step_captures_in_a_cuda_graph(kind) -> None:
+    """Forward, backward and Adam of a SpikingSSM / SPikE-SSM block, its neuron on 'cupy' with
+    ``check_finite=False``, captured in one CUDA graph: replays give the eager steps' losses and
+    parameters (nothing in the step waits for the host)."""
+    from spikessm_snn.ssm import spike_ssm_block, spiking_ssm_block
+
+    make = {"spikingssm": spiking_ssm_block, "spike-ssm": spike_ssm_block}[kind]
+    blocks = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        block = make(32, backend="cupy", d_state=16).cuda()
+        block.activation.neuron.check_finite = False
+        blocks.append(block)
+    eager, graphed = blocks
+    optimizers = [torch.optim.Adam(b.parameters(), lr=1e-3, capturable=True) for b in blocks]
+    generator = torch.Generator("cuda").manual_seed(1)
+    batches = [(torch.randn(4, 32, 256, device="cuda", generator=generator),
+                torch.randn(4, 32, 256, device="cuda", generator=generator)) for _ in range(6)]  # fmt: skip
+
+    def step(block, optimizer, u, target):
+        optimizer.zero_grad(set_to_none=True)
+        loss = ((block(u) - target) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    static_u, static_target = (t.clone() for t in batches[0])
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up, as torch's whole-network capture recipe asks
+        for _ in range(3):
+            step(graphed, optimizers[1], static_u, static_target)
+    torch.cuda.current_stream().wait_stream(side)
+    for _ in range(3):
+        step(eager, optimizers[0], *batches[0])
+    graph = torch.cuda.CUDAGraph()
+    optimizers[1].zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        static_loss = step(graphed, optimizers[1], static_u, static_target)
+    before = [p.detach().clone() for p in eager.parameters()]
+    for u, target in batches[1:]:
+        static_u.copy_(u)
+        static_target.copy_(target)
+        graph.replay()
+        eager_loss = step(eager, optimizers[0], u, target)
+        torch.testing.assert_close(static_loss, eager_loss, rtol=1e-4, atol=1e-6)  # a stale replay is off by O(1)
+    for p_eager, p_graphed, p_before in zip(eager.parameters(), graphed.parameters(), before, strict=True):
+        moved = (p_eager - p_before).norm()
+        assert moved > 0 and (p_graphed - p_eager).norm() <= 1e-2 * moved

@@ -115,13 +115,15 @@ def test_the_model_is_selected_on_validation_and_kept_in_the_checkpoint(tmp_path
     assert all({"val_accuracy", "test_accuracy", "grad_norm", "loss"} <= set(r) for r in records)
 
 
-def test_b_dt_and_a_are_the_ssm_parameter_group_without_weight_decay() -> None:
-    config = dataclasses.replace(SMALL, trainable_b=True, lr=0.01, ssm_lr=0.001, weight_decay=0.05)
+@pytest.mark.parametrize(("model", "neuron_parameters"), [("spike-ssm", {"threshold.raw", "refractory.raw"}),
+                                                         ("spikingssm", {"ln_vth"}), ("s4d", set())])  # fmt: skip
+def test_b_dt_a_and_the_neuron_constants_are_the_slow_group_without_weight_decay(model, neuron_parameters) -> None:
+    config = dataclasses.replace(SMALL, model=model, trainable_b=True, lr=0.01, ssm_lr=0.001, weight_decay=0.05)
     model = build_model(config, 1, 10)
     plain, ssm = parameter_groups(model, config)
     names = {id(p): n for n, p in model.named_parameters()}
-    ssm_names = {names[id(p)].rsplit(".", 1)[-1] for p in ssm["params"]}
-    assert ssm_names == {"B", "log_dt", "log_A_real", "A_imag"}
+    ssm_names = {names[id(p)].split(".", 3)[-1].removeprefix("neuron.").removeprefix("kernel.") for p in ssm["params"]}
+    assert ssm_names == {"B", "log_dt", "log_A_real", "A_imag"} | neuron_parameters
     assert (ssm["lr"], ssm["weight_decay"], plain["lr"], plain["weight_decay"]) == (0.001, 0.0, 0.01, 0.05)
     assert len(plain["params"]) + len(ssm["params"]) == len(list(model.parameters()))
 

@@ -1,10 +1,16 @@
 """The fused kernels as a multi-step backend with autograd.
 
 Without gradients or recording, the forward reads ``x`` and writes the spikes, nothing else.
-For training it also saves the charged potentials ``h`` (and ``r``), in the accumulator type
-(float32; float64 for float64 input), and the backward kernel returns the gradients to the
-input, to every neuron constant and to the initial state. float16/bfloat16 in and out with
-float32 arithmetic: spikes equal the float32 reference on the same (upcast) input.
+For training it also saves the charged potentials ``h`` and the refractory trace ``r`` (written
+only for neurons whose trace can be non-zero, decided per neuron by the kernel), in the
+accumulator type (float32; float64 for float64 input), and the backward kernel returns the
+gradients to the input, to every neuron constant and to the initial state. float16/bfloat16 in
+and out with float32 arithmetic and float32 constants (the neuron hands them over unrounded,
+``registry.constants_dtype``): spikes equal the float32 reference on the upcast input.
+
+Nothing here waits for the device: with ``check_finite=False`` a call only queues kernels (and
+can be captured in a CUDA graph); with the check, the flag the forward kernel sets on NaN/inf is
+read back once a call, one host synchronisation.
 """
 
 from __future__ import annotations
@@ -20,53 +26,57 @@ from ...neurons.dynamics import NeuronParameters, NeuronState, reset_potential
 from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..result import MultiStepResult
 from .launch import cupy_missing, launch
-from .source import KernelSpec
+from .source import GRADIENT_BITS, KernelSpec
+
+SAVE_NOTHING, SAVE_FOR_BACKWARD, SAVE_EVERY_R = 0, 1, 2  # the forward kernel's ``save``
 
 
 def _launch_forward(
-    spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float, save: bool
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Spikes ``[T, N]``, saved ``h`` and ``r`` (``[T, N]`` when ``save``, else empty), and a flag
-    set where the input held NaN or inf; ``v``, ``r`` ``[N]`` advance in place."""
+    spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float, save: int,
+    non_finite: Tensor | None,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
+    """Spikes ``[T, N]`` and, unless ``SAVE_NOTHING``, ``h`` and ``r`` ``[T, N]``; ``v``, ``r`` ``[N]``
+    advance in place; ``non_finite [1]`` (if given) is set where the input held NaN or inf."""
     steps, n = x.shape
     spikes = torch.empty_like(x)
-    h = torch.empty((steps, n) if save else (0,), dtype=v.dtype, device=x.device)
-    r_seq = torch.empty((steps, n) if save and spec.refractory else (0,), dtype=v.dtype, device=x.device)
-    non_finite = torch.zeros(1, dtype=torch.int32, device=x.device)
+    h, r_seq = (None, None) if save == SAVE_NOTHING else (torch.empty_like(x, dtype=v.dtype) for _ in range(2))
     launch(spec, "neuron_forward", n, x.device,
            [x, spikes, h, r_seq, *constants, v, r, steps, n, v_reset, np.int32(save), non_finite])  # fmt: skip
-    return spikes, h, r_seq, non_finite
+    return spikes, h, r_seq
 
 
 class _FusedFunction(torch.autograd.Function):
     """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]`` and the
-    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` is set where ``x`` held NaN or inf."""
+    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` is set where ``x`` held NaN or inf.
+
+    Gradients are not materialised: an output nobody used passes ``None`` to the backward, whose
+    kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` is computed only when ``x`` wants it."""
 
     @staticmethod
-    def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, non_finite):
+    def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, save, non_finite):
+        ctx.set_materialize_grads(False)
         constants = [tau, threshold, tau_r, refractory]
         v, r = v0.clone(), r0.clone()
-        spikes, h, r_seq, flag = _launch_forward(spec, x, constants, v, r, v_reset, save=True)
-        non_finite.copy_(flag)
-        ctx.save_for_backward(h, r_seq, *constants, r0)
-        ctx.spec, ctx.v_reset = spec, v_reset
+        spikes, h, r_seq = _launch_forward(spec, x, constants, v, r, v_reset, save, non_finite)
+        ctx.save_for_backward(h, r_seq, *constants, v0, r0)
+        ctx.spec, ctx.v_reset, ctx.x_dtype = spec, v_reset, x.dtype
         return spikes, h, r_seq, v, r
 
     @staticmethod
-    def backward(ctx: Any, g_spikes: Tensor, g_h: Tensor | None, g_r: Tensor | None, g_v: Tensor | None,
-                 g_r_last: Tensor | None):  # fmt: skip
-        h, r_seq, tau, threshold, tau_r, refractory, r0 = ctx.saved_tensors
+    def backward(ctx: Any, *grads: Tensor | None):
+        h, r_seq, tau, threshold, tau_r, refractory, v0, r0 = ctx.saved_tensors
         steps, n = h.shape
-        has_g_h, has_g_r = g_h is not None, g_r is not None and g_r.numel() > 0
-        g_v, g_r_last = (torch.zeros_like(r0) if g is None else g.contiguous() for g in (g_v, g_r_last))
-        g_x = torch.empty_like(g_spikes)
+        given = dict(zip(("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last"), grads, strict=True))
+        given = {name: g.contiguous() for name, g in given.items() if g is not None}
+        g_x = torch.empty_like(h, dtype=ctx.x_dtype) if ctx.needs_input_grad[0] else None
+        bits = sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if g_x is not None else 0)
         g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
         launch(ctx.spec, "neuron_backward", n, h.device, [
-            g_spikes.contiguous(), g_h.contiguous() if has_g_h else h, g_r.contiguous() if has_g_r else h,
-            h, r_seq if ctx.spec.refractory else h, tau, threshold, tau_r, refractory, r0, g_v, g_r_last,
-            g_x, g_params, steps, n, ctx.v_reset, np.int32(has_g_h), np.int32(has_g_r),
+            *(given.get(name) for name in ("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last")),
+            h, r_seq, tau, threshold, tau_r, refractory, v0, r0,
+            g_x, g_params, steps, n, ctx.v_reset, np.int32(bits),
         ])  # fmt: skip
-        return (g_x, *g_params, None, None, None)
+        return (g_x, *g_params, None, None, None, None)
 
 
 def run_fused(
@@ -89,20 +99,19 @@ def run_fused(
 
     constants = [per_neuron(value) for value in (p.tau, p.threshold, p.tau_r, p.refractory)]
     v0, r0 = (s.to(acc).reshape(-1).contiguous() for s in state)
-    # r stays 0 (its loads and stores are skipped) for ResetLIF, or SRR with v_th = 0 fixed
-    refractory = p.refractory.requires_grad or bool((constants[3] != 0).any() or (r0 != 0).any())
-    spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, refractory, detach_reset)
+    spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset)
+    non_finite = torch.zeros(1, dtype=torch.int32, device=x.device) if check_finite else None
     inputs = (x_seq, p.tau, p.threshold, p.tau_r, p.refractory, state.v, state.r)
     if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
         v, r = v0.clone(), r0.clone()
-        spikes, _, _, non_finite = _launch_forward(spec, x, constants, v, r, p.v_reset, save=False)
-        if check_finite and non_finite.item():
+        spikes, _, _ = _launch_forward(spec, x, constants, v, r, p.v_reset, SAVE_NOTHING, non_finite)
+        if non_finite is not None and non_finite.item():  # the one host synchronisation, with the check
             raise_non_finite()
         final = NeuronState(v.reshape(step_shape).to(x.dtype), r.reshape(step_shape).to(x.dtype))
         return MultiStepResult(spikes.reshape(x_seq.shape), final)
-    non_finite = torch.zeros(1, dtype=torch.int32, device=x.device)
-    spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset, non_finite)
-    if check_finite and non_finite.item():
+    save = SAVE_EVERY_R if record else SAVE_FOR_BACKWARD
+    spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset, save, non_finite)
+    if non_finite is not None and non_finite.item():  # the one host synchronisation, with the check
         raise_non_finite()
 
     def shaped(t: Tensor) -> Tensor:
@@ -114,7 +123,6 @@ def run_fused(
     s = spikes.to(acc)
     per_neuron_p = NeuronParameters(*constants, hard_reset=p.hard_reset, v_reset=p.v_reset)
     v_seq = reset_potential(h, s.detach() if detach_reset else s, per_neuron_p)
-    r_seq = r_seq if refractory else torch.zeros_like(h)
     return MultiStepResult(shaped(spikes), final, shaped(v_seq), shaped(r_seq))
 
 

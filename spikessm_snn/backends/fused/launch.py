@@ -1,8 +1,9 @@
-"""Compile (once per kernel spec) and launch the fused kernels on torch tensors, zero-copy.
+"""Compile (once per kernel spec and device) and launch the fused kernels on torch tensors, zero-copy.
 
 Tensors reach the kernel as their device pointers (what a DLPack capsule would hand over,
 without its per-tensor conversion cost of tens of microseconds a call); kernels run on
-torch's current CUDA stream of the tensors' device.
+torch's current CUDA stream of the tensors' device. Nothing here waits for the device, so a
+launch can be captured in a CUDA graph.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import Tensor
 from .source import KernelSpec, kernel_source
 
 THREADS = 128
+KernelArgument = Tensor | int | float | np.generic | None
 
 
 @functools.cache
@@ -35,11 +37,29 @@ def cupy_missing() -> str | None:
     return None
 
 
+def kernel_arguments(spec: KernelSpec, args: list[KernelArgument]) -> tuple[np.generic, ...]:
+    """The kernel's parameters as fixed-size scalars: a tensor as its pointer, ``None`` as a null
+    pointer, an int as ``long long`` (unless given as ``np.int32``), a float as the accumulator type."""
+    acc = np.float64 if spec.acc == "double" else np.float32
+
+    def convert(a: KernelArgument) -> np.generic:
+        if isinstance(a, Tensor):
+            return np.uint64(a.data_ptr())
+        if a is None:
+            return np.uint64(0)
+        if isinstance(a, np.generic):
+            return a
+        return np.int64(a) if isinstance(a, int) else acc(a)
+
+    return tuple(convert(a) for a in args)
+
+
 @functools.cache
-def _module(spec: KernelSpec) -> Any:
+def _kernel(spec: KernelSpec, name: str, device_index: int) -> Any:
     import cupy
 
-    return cupy.RawModule(code=kernel_source(spec), options=("--std=c++17",))
+    with cupy.cuda.Device(device_index):  # compiled and loaded on this device, once
+        return cupy.RawModule(code=kernel_source(spec), options=("--std=c++17",)).get_function(name)
 
 
 def _stream(device: torch.device) -> Any:
@@ -51,23 +71,12 @@ def _stream(device: torch.device) -> Any:
     return cupy.cuda.ExternalStream(torch_stream.cuda_stream)
 
 
-def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list[Tensor | int | float]) -> None:
-    """Run kernel ``name`` with one thread per neuron on ``device``'s current torch stream.
-
-    Tensors (on ``device``, contiguous) pass as pointers; ints as ``long long`` unless given as
-    ``np.int32``; floats as the accumulator type.
-    """
+def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument]) -> None:
+    """Run kernel ``name`` with one thread per neuron on ``device``'s current torch stream;
+    ``args`` as ``kernel_arguments`` takes them (tensors on ``device``, contiguous)."""
     import cupy
 
-    acc = np.float64 if spec.acc == "double" else np.float32
-
-    def convert(a: Tensor | int | float) -> Any:
-        if isinstance(a, Tensor):
-            return np.uint64(a.data_ptr())
-        if isinstance(a, np.generic):
-            return a
-        return np.int64(a) if isinstance(a, int) else acc(a)
-
-    kernel = _module(spec).get_function(name)
-    with cupy.cuda.Device(device.index), _stream(device):
-        kernel(((n + THREADS - 1) // THREADS,), (THREADS,), tuple(convert(a) for a in args))
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    kernel = _kernel(spec, name, index)
+    with cupy.cuda.Device(index), _stream(device):
+        kernel(((n + THREADS - 1) // THREADS,), (THREADS,), kernel_arguments(spec, args))

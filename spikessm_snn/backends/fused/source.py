@@ -2,92 +2,31 @@
 
 Forward, one thread per neuron, ``x [T, N]`` row-major so each time step is one coalesced
 row; the next ``FORWARD_CHUNK`` steps of input are loaded into registers while the current
-ones are computed, so many loads are in flight per thread (the backward does the same).
-The arithmetic is the reference's, operation for operation with explicit rounding
-(``__fmul_rn`` ...: no fused multiply-add), so float32 spikes are equal to the ``'torch'``
-loop's bit for bit. Backward runs the BPTT recurrence of ``pmbc.py`` per neuron from
-``T-1`` down to 0, reading the saved charged potentials ``h`` (and ``r``). The surrogate
-derivative is rendered from the same definition the Python surrogate uses.
+ones are computed, so many loads are in flight per thread. They are held raw and converted
+where used (a conversion right after each load would wait for it), and past the last step
+the last row is read again rather than branched around. The arithmetic is the reference's,
+operation for operation with explicit rounding (``__fmul_rn`` ...: no fused multiply-add), so
+float32 spikes are equal to the ``'torch'`` loop's bit for bit. Backward runs the BPTT
+recurrence per neuron from ``T-1`` down to 0, ``BACKWARD_CHUNK`` steps of loads at a time,
+reading the saved charged potentials ``h``, the trace ``r`` only where it can be non-zero,
+and only the gradients that exist. The surrogate derivatives are written out below as the
+formulas of ``neurons/surrogate.py`` (the source of truth; a test evaluates both on a grid).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ...neurons.surrogate import Surrogate
 
-FORWARD_CHUNK = 32  # float32 steps of input in registers per thread, double-buffered
-BACKWARD_CHUNK = 16  # the backward holds up to five streams per step; halved for float64
-BACKWARD_PREFETCH = False  # measured no faster on the H100 (analysis/profile_fused.py)
+FORWARD_CHUNK = 32  # steps of input in registers per thread, double-buffered; halved for float64
+BACKWARD_CHUNK = 16  # steps of loads (h, and r and gradients where used) per chunk; halved for float64
+# The backward's ``grads``: which gradients exist (a missing one's pointer may be null), and whether dL/dx is wanted
+GRADIENT_BITS = {"g_spikes": 1, "g_h": 2, "g_r": 4, "g_v_last": 8, "g_r_last": 16, "g_x": 32}
 _C_TYPES = {"float16": "__half", "bfloat16": "__nv_bfloat16", "float32": "float", "float64": "double"}
 _TO_ACC = {"__half": "__half2float", "__nv_bfloat16": "__bfloat162float"}
 _FROM_FLOAT = {"__half": "__float2half_rn", "__nv_bfloat16": "__float2bfloat16_rn"}
-
-
-class CudaExpr:
-    """A C expression that composes like a tensor, to render surrogate derivatives."""
-
-    def __init__(self, code: str, acc: str) -> None:
-        self.code, self.acc = code, acc
-
-    def _lift(self, other: object) -> str:
-        if isinstance(other, CudaExpr):
-            return other.code
-        literal = repr(float(other))
-        return f"{literal}f" if self.acc == "float" else literal
-
-    def _op(self, op: str, other: object, reverse: bool = False) -> CudaExpr:
-        left, right = (self._lift(other), self.code) if reverse else (self.code, self._lift(other))
-        return CudaExpr(f"({left} {op} {right})", self.acc)
-
-    def __add__(self, o: object) -> CudaExpr:
-        return self._op("+", o)
-
-    def __radd__(self, o: object) -> CudaExpr:
-        return self._op("+", o, True)
-
-    def __sub__(self, o: object) -> CudaExpr:
-        return self._op("-", o)
-
-    def __rsub__(self, o: object) -> CudaExpr:
-        return self._op("-", o, True)
-
-    def __mul__(self, o: object) -> CudaExpr:
-        return self._op("*", o)
-
-    def __rmul__(self, o: object) -> CudaExpr:
-        return self._op("*", o, True)
-
-    def __truediv__(self, o: object) -> CudaExpr:
-        return self._op("/", o)
-
-    def __rtruediv__(self, o: object) -> CudaExpr:
-        return self._op("/", o, True)
-
-    def __lt__(self, o: object) -> CudaExpr:
-        return self._op("<", o)
-
-
-class CudaMath:
-    """The math namespace of ``Surrogate.derivative`` rendered as C for accumulator ``acc``."""
-
-    def __init__(self, acc: str) -> None:
-        self.acc, self._f = acc, "f" if acc == "float" else ""
-
-    def abs(self, z: CudaExpr) -> CudaExpr:
-        return CudaExpr(f"fabs{self._f}({z.code})", self.acc)
-
-    def exp(self, z: CudaExpr) -> CudaExpr:
-        return CudaExpr(f"exp{self._f}({z.code})", self.acc)
-
-    def relu(self, z: CudaExpr) -> CudaExpr:
-        return CudaExpr(f"fmax{self._f}(({self.acc})0, {z.code})", self.acc)
-
-    def sigmoid(self, z: CudaExpr) -> CudaExpr:
-        return CudaExpr(f"(({self.acc})1 / (({self.acc})1 + exp{self._f}(-({z.code}))))", self.acc)
-
-    def indicator(self, condition: CudaExpr) -> CudaExpr:
-        return CudaExpr(f"(({self.acc})({condition.code}))", self.acc)
 
 
 @dataclass(frozen=True)
@@ -97,15 +36,43 @@ class KernelSpec:
     dtype: str  # input/output dtype name: float16, bfloat16, float32, float64
     surrogate: Surrogate
     hard_reset: bool
-    refractory: bool  # False: r stays 0 (ResetLIF), its loads and stores are skipped
     detach_reset: bool
     forward_chunk: int = FORWARD_CHUNK
     backward_chunk: int = BACKWARD_CHUNK
-    backward_prefetch: bool = BACKWARD_PREFETCH
 
     @property
     def acc(self) -> str:
         return "double" if self.dtype == "float64" else "float"
+
+
+_SURROGATES = r"""
+// d spike / d z as neurons/surrogate.py defines them, its constants folded as Python folds them
+// (in double, then rounded to acc_t as torch rounds a Python scalar); surrogate_derivative is one.
+__device__ __forceinline__ acc_t triangle_derivative(acc_t z) {  // relu(1 - |z| / alpha) / alpha
+  return fmax((acc_t)0, (acc_t)1 - fabs(z) * (acc_t)INV_ALPHA) * (acc_t)INV_ALPHA;
+}
+__device__ __forceinline__ acc_t sigmoid_derivative(acc_t z) {  // alpha sg (1 - sg), sg = sigmoid(alpha z)
+  const acc_t sg = (acc_t)1 / ((acc_t)1 + exp(-(z * (acc_t)ALPHA)));
+  return sg * ((acc_t)1 - sg) * (acc_t)ALPHA;
+}
+__device__ __forceinline__ acc_t atan_derivative(acc_t z) {  // (alpha / 2) / (1 + (pi / 2 alpha z)^2)
+  const acc_t az = z * (acc_t)HALF_PI_ALPHA;
+  return ((acc_t)1 / ((acc_t)1 + az * az)) * (acc_t)HALF_ALPHA;
+}
+__device__ __forceinline__ acc_t rect_derivative(acc_t z) {  // alpha where |z| < 0.5 / alpha, else 0
+  return fabs(z) < (acc_t)HALF_INV_ALPHA ? (acc_t)ALPHA : (acc_t)0;
+}
+"""
+
+
+def surrogate_source(surrogate: Surrogate) -> str:
+    """The four surrogate derivatives in C (over a typedef ``acc_t``), ``surrogate_derivative``
+    naming ``surrogate``'s, with its ``alpha``."""
+    a = surrogate.alpha
+    constants = {"ALPHA": a, "INV_ALPHA": 1.0 / a, "HALF_ALPHA": a / 2.0, "HALF_INV_ALPHA": 0.5 / a,
+                 "HALF_PI_ALPHA": math.pi / 2.0 * a}  # fmt: skip
+    defines = "".join(f"#define {name} {value!r}\n" for name, value in constants.items())
+    return f"{defines}#define surrogate_derivative {surrogate.name}_derivative\n{_SURROGATES}"
 
 
 def _prelude(spec: KernelSpec) -> str:
@@ -114,29 +81,34 @@ def _prelude(spec: KernelSpec) -> str:
     sfx = "d" if acc == "double" else "f"
     load = f"{_TO_ACC[t]}(p)" if t in _TO_ACC else "(p)"
     store = f"{_FROM_FLOAT[t]}(v)" if t in _FROM_FLOAT else f"({t})(v)"
-    derivative = spec.surrogate.derivative(CudaExpr("z", acc), CudaMath(acc)).code
     header = {"__half": "#include <cuda_fp16.h>", "__nv_bfloat16": "#include <cuda_bf16.h>"}.get(t, "")
+    has = "".join(f"#define HAS_{name.upper()} (grads & {bit})\n" for name, bit in GRADIENT_BITS.items())
     return f"""
 {header}
 typedef {t} io_t;
 typedef {acc} acc_t;
 #define CHUNK {max(1, spec.forward_chunk // width)}
 #define BCHUNK {max(1, spec.backward_chunk // width)}
-#define BACKWARD_PREFETCH {int(spec.backward_prefetch)}
 #define HARD_RESET {int(spec.hard_reset)}
-#define REFRACTORY {int(spec.refractory)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
+{has}
 __device__ __forceinline__ acc_t load_io(io_t p) {{ return {load}; }}
 __device__ __forceinline__ io_t store_io(acc_t v) {{ return {store}; }}
 __device__ __forceinline__ acc_t mul(acc_t a, acc_t b) {{ return __{sfx}mul_rn(a, b); }}
 __device__ __forceinline__ acc_t add(acc_t a, acc_t b) {{ return __{sfx}add_rn(a, b); }}
 __device__ __forceinline__ acc_t sub(acc_t a, acc_t b) {{ return __{sfx}sub_rn(a, b); }}
-__device__ __forceinline__ acc_t surrogate_derivative(acc_t z) {{ return {derivative}; }}
-"""
+// r stays exactly 0 (its stores and loads are skipped) unless the neuron has a refractory
+// magnitude or starts with a trace: decided per neuron on the device, never by the host
+__device__ __forceinline__ bool has_trace(acc_t c, acc_t r0, acc_t tau_r) {{
+  return c != (acc_t)0 || r0 != (acc_t)0 || !isfinite(tau_r);
+}}
+{surrogate_source(spec.surrogate)}"""
 
 
 _FORWARD = r"""
 // h = tau v + x;  z = (h - u) - r;  s = z >= 0;  v = reset(h, s);  r = tau_r r + c s
+// save: 0 nothing (h_seq, r_seq may be null); 1 h, and r where the trace can be non-zero (what
+// the backward reads); 2 h and every r (recorded). non_finite: null, or set to 1 on NaN/inf in x.
 extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
@@ -147,23 +119,25 @@ extern "C" __global__ void neuron_forward(
   bool finite = true;
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
   acc_t v = v_state[i], r = r_state[i];
-  acc_t next[CHUNK];
+  const bool save_r = save == 2 || (save == 1 && has_trace(c, r, ar));
+  io_t next[CHUNK];
 #pragma unroll
-  for (int k = 0; k < CHUNK; ++k) next[k] = k < steps ? load_io(x[k * n + i]) : (acc_t)0;
+  for (int k = 0; k < CHUNK; ++k) next[k] = x[(k < steps ? k : steps - 1) * n + i];
   for (long long t0 = 0; t0 < steps; t0 += CHUNK) {
-    acc_t cur[CHUNK];
+    io_t cur[CHUNK];
 #pragma unroll
-    for (int k = 0; k < CHUNK; ++k) {
-      cur[k] = next[k];
+    for (int k = 0; k < CHUNK; ++k) {  // the next chunk's loads, in flight while this one is computed
       const long long t = t0 + CHUNK + k;
-      next[k] = t < steps ? load_io(x[t * n + i]) : (acc_t)0;  // prefetch the next chunk
+      cur[k] = next[k];
+      next[k] = x[(t < steps ? t : steps - 1) * n + i];
     }
 #pragma unroll
     for (int k = 0; k < CHUNK; ++k) {
       const long long t = t0 + k;
       if (t < steps) {
-        finite &= isfinite(cur[k]);
-        const acc_t h = add(mul(a, v), cur[k]);
+        const acc_t xt = load_io(cur[k]);
+        finite &= isfinite(xt);
+        const acc_t h = add(mul(a, v), xt);
         const bool s = sub(sub(h, u), r) >= (acc_t)0;
         spikes[t * n + i] = store_io(s ? (acc_t)1 : (acc_t)0);
         if (save) h_seq[t * n + i] = h;
@@ -172,67 +146,53 @@ extern "C" __global__ void neuron_forward(
 #else
         v = s ? sub(h, u) : h;
 #endif
-#if REFRACTORY
         r = add(mul(ar, r), s ? c : (acc_t)0);
-        if (save) r_seq[t * n + i] = r;
-#endif
+        if (save_r) r_seq[t * n + i] = r;
       }
     }
   }
   v_state[i] = v;
   r_state[i] = r;
-  if (!finite) atomicOr(non_finite, 1);
+  if (!finite && non_finite) atomicOr(non_finite, 1);
 }
 """
 
 _BACKWARD = r"""
-// BPTT per neuron, t = T-1 .. 0; lam_h1 = dL/dh[t+1], lam_r1 = dL/dr[t] from later steps.
-struct Step { acc_t gs, h, rp, gh, gr; };
+// BPTT per neuron, t = T-1 .. 0: lam_v = dL/dv[t] and lam_r1 = dL/dr[t] from later steps,
+// lam_h1 = dL/dh[t+1]. grads: the HAS_* bits; g_spikes held raw until used, as in the forward.
+struct Step { acc_t h, rp, gh, gr; io_t gs; };
 
 __device__ __forceinline__ Step load_step(
-    const long long t, const long long n, const long long i, const io_t* g_spikes, const acc_t* g_h,
-    const acc_t* g_r, const acc_t* h_seq, const acc_t* r_seq, const acc_t r0, const int has_g_h, const int has_g_r) {
-  Step q = {(acc_t)0, (acc_t)0, (acc_t)0, (acc_t)0, (acc_t)0};
-  if (t < 0) return q;
-  q.gs = load_io(g_spikes[t * n + i]);
+    const long long t, const long long n, const long long i, const int grads, const io_t* g_spikes,
+    const acc_t* g_h, const acc_t* g_r, const acc_t* h_seq, const acc_t* r_seq, const acc_t r0, const bool trace) {
+  Step q;
   q.h = h_seq[t * n + i];
-  if (has_g_h) q.gh = g_h[t * n + i];
-#if REFRACTORY
-  q.rp = t > 0 ? r_seq[(t - 1) * n + i] : r0;
-  if (has_g_r) q.gr = g_r[t * n + i];
-#endif
+  q.rp = !trace ? (acc_t)0 : t > 0 ? r_seq[(t - 1) * n + i] : r0;
+  q.gh = HAS_G_H ? g_h[t * n + i] : (acc_t)0;
+  q.gr = HAS_G_R ? g_r[t * n + i] : (acc_t)0;
+  if (HAS_G_SPIKES) q.gs = g_spikes[t * n + i];
   return q;
 }
 
 extern "C" __global__ void neuron_backward(
-    const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,
+    const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
+    const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
     const acc_t* __restrict__ h_seq, const acc_t* __restrict__ r_seq,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
-    const acc_t* __restrict__ refractory, const acc_t* __restrict__ r0,
-    const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
+    const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
     io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n]: tau, threshold, tau_r, refractory, v0, r0
-    const long long steps, const long long n, const acc_t v_reset, const int has_g_h, const int has_g_r) {
+    const long long steps, const long long n, const acc_t v_reset, const int grads) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
-  acc_t lam_h1 = 0, lam_r1 = g_r_last[i], g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
-  const acc_t lam_v_last = g_v_last[i];
-#define LOAD(t) load_step(t, n, i, g_spikes, g_h, g_r, h_seq, r_seq, r_init, has_g_h, has_g_r)
-#if BACKWARD_PREFETCH
-  Step next[BCHUNK];
-#pragma unroll
-  for (int k = 0; k < BCHUNK; ++k) next[k] = LOAD(steps - 1 - k);
-#endif
+  const bool trace = has_trace(c, r_init, ar);
+  acc_t lam_v = HAS_G_V_LAST ? g_v_last[i] : (acc_t)0, lam_r1 = HAS_G_R_LAST ? g_r_last[i] : (acc_t)0;
+  acc_t lam_h1 = 0, g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
   for (long long t1 = steps - 1; t1 >= 0; t1 -= BCHUNK) {
     Step cur[BCHUNK];
 #pragma unroll
-    for (int k = 0; k < BCHUNK; ++k) {
-#if BACKWARD_PREFETCH  // load the chunk before this one while this one is computed
-      cur[k] = next[k];
-      next[k] = LOAD(t1 - BCHUNK - k);
-#else
-      cur[k] = LOAD(t1 - k);
-#endif
+    for (int k = 0; k < BCHUNK; ++k) {  // before step 0 step 0 is read again, not used
+      cur[k] = load_step(t1 - k > 0 ? t1 - k : 0, n, i, grads, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace);
     }
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
@@ -247,12 +207,12 @@ extern "C" __global__ void neuron_backward(
 #else
         const acc_t v = s ? sub(q.h, u) : q.h, dv_ds = -u, dv_dh = (acc_t)1;
 #endif
-        const acc_t lam_v = a * lam_h1 + (t == steps - 1 ? lam_v_last : (acc_t)0);
+        const acc_t gs = HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0;
         const acc_t lam_r = q.gr + lam_r1;
-        const acc_t lam_s = q.gs + RESET_GRAD * (dv_ds * lam_v + c * lam_r);
+        const acc_t lam_s = gs + RESET_GRAD * (dv_ds * lam_v + c * lam_r);
         const acc_t lam_z = surrogate_derivative(z) * lam_s;
         const acc_t lam_h = q.gh + lam_z + dv_dh * lam_v;
-        g_x[t * n + i] = store_io(lam_h);
+        if (HAS_G_X) g_x[t * n + i] = store_io(lam_h);
         g_a += lam_h1 * v;
 #if HARD_RESET
         g_u -= lam_z;
@@ -262,15 +222,16 @@ extern "C" __global__ void neuron_backward(
         g_ar += lam_r * q.rp;
         g_c += lam_r * sf;
         lam_h1 = lam_h;
+        lam_v = a * lam_h;
         lam_r1 = ar * lam_r - lam_z;
       }
     }
   }
-  g_params[i] = g_a;
+  g_params[i] = g_a + lam_h1 * v0[i];  // the first step's h = tau v0 + x
   g_params[n + i] = g_u;
   g_params[2 * n + i] = g_ar;
   g_params[3 * n + i] = g_c;
-  g_params[4 * n + i] = a * lam_h1;
+  g_params[4 * n + i] = lam_v;
   g_params[5 * n + i] = lam_r1;
 }
 """

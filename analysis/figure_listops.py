@@ -1,0 +1,98 @@
+"""The ListOps comparison's figures and table, from the per-epoch metrics in ``analysis/results/listops/``.
+
+    python analysis/figure_listops.py
+
+Writes ``validation_accuracy.png`` (validation accuracy against epoch, every run),
+``accuracy_vs_spike_rate.png`` (test accuracy at the best validation epoch against the network's
+mean spike rate; the S4D control's GELU activations are dense), ``layer_spike_rates.png`` (per-layer
+spike rates of the spiking models at their best epoch, on the validation split) and ``summary.md``
+(the table the README quotes).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from spikessm_snn.plots import plot_layer_rates, save_figure
+from spikessm_snn.plots.style import new_figure
+from spikessm_snn.training.trainer import best_epoch
+
+RESULTS = Path(__file__).resolve().parent / "results" / "listops"
+RUNS = {  # file -> (label, what it is)
+    "s4d.jsonl": ("S4D, 7 epochs", "control, the recipe over 7 epochs"),
+    "s4d_2_epochs.jsonl": ("S4D, 2 epochs", "control at the spiking runs' budget"),
+    "spikingssm_2_epochs.jsonl": ("SpikingSSM, 2 epochs", "reset-LIF, thresholds at the SSM lr"),
+    "spike_ssm_2_epochs.jsonl": ("SPikE-SSM, 2 epochs", "SRR, thresholds at the SSM lr"),
+    "spikingssm_thresholds_at_full_lr.jsonl": ("SpikingSSM, thresholds at lr 0.01", "diverged, stopped"),
+    "spike_ssm_thresholds_at_full_lr.jsonl": ("SPikE-SSM, thresholds at lr 0.01", "unstable, stopped"),
+}
+
+
+def runs() -> dict[str, list[dict]]:
+    return {name: [json.loads(line) for line in (RESULTS / name).read_text().splitlines()] for name in RUNS}
+
+
+def mean_rate(record: dict) -> float | None:
+    rates = list(record["spike_rates"].values())
+    return sum(rates) / len(rates) if rates else None
+
+
+def main() -> None:
+    histories = runs()
+    fig, axes = new_figure(1, 1, 6.4, 4.0)
+    ax = axes[0, 0]
+    for name, history in histories.items():
+        ax.plot([r["epoch"] for r in history], [r["val_accuracy"] for r in history], marker="o",
+                linestyle="--" if "full_lr" in name else "-", label=RUNS[name][0])  # fmt: skip
+    ax.axhline(0.1, color="grey", linewidth=0.8, linestyle=":", label="chance")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("ListOps (generated, 96 000 training sequences), 6 x 256", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, RESULTS / "validation_accuracy.png")
+
+    fig, axes = new_figure(1, 1, 6.0, 4.0)
+    ax = axes[0, 0]
+    rows = []
+    for name, history in histories.items():
+        best = best_epoch(history)
+        rate = mean_rate(best)
+        rows.append((name, best, rate))
+        if "full_lr" in name:
+            continue
+        ax.scatter([1.0 if rate is None else rate], [best["test_accuracy"]], s=40)
+        ax.annotate(RUNS[name][0] + (" (dense)" if rate is None else ""), (1.0 if rate is None else rate,
+                    best["test_accuracy"]), fontsize=7, xytext=(4, 4), textcoords="offset points")  # fmt: skip
+    ax.set_xlim(0, 1.35)
+    ax.set_xlabel("network spike rate (spikes per neuron per step; S4D: dense activations)")
+    ax.set_ylabel("test accuracy at the best validation epoch")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, RESULTS / "accuracy_vs_spike_rate.png")
+
+    spiking = {RUNS[name][0]: list(best["spike_rates"].values()) for name, best, rate in rows
+               if rate is not None and "full_lr" not in name}  # fmt: skip
+    save_figure(plot_layer_rates(spiking, title="ListOps: spike rate per layer (validation, best epoch)"),
+                RESULTS / "layer_spike_rates.png")  # fmt: skip
+
+    lines = ["| run | epochs run | best epoch | val accuracy | test accuracy | mean spike rate | rate per layer | "
+             "s / epoch |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, best, rate in rows:
+        history = histories[name]
+        per_layer = " / ".join(f"{r:.2f}" for r in best["spike_rates"].values()) or "dense"
+        seconds = sum(r["seconds"] for r in history) / len(history)
+        lines.append(f"| {RUNS[name][0]} ({RUNS[name][1]}) | {len(history)} | {best['epoch']} | "
+                     f"{best['val_accuracy']:.4f} | {best['test_accuracy']:.4f} | "
+                     f"{'dense' if rate is None else f'{rate:.3f}'} | {per_layer} | {seconds:.0f} |")  # fmt: skip
+    (RESULTS / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""The fused CUDA kernels checked without a GPU: run on the CPU as C++, and compiled by NVRTC.
+
+``KernelsOnCpu.launch`` stands in for ``fused.launch.launch``: it compiles the kernel source
+with g++ behind a small prelude that defines the CUDA built-ins for the host (float16 as GCC's
+``_Float16``, bfloat16 as 16 bits rounded to nearest even; IEEE arithmetic without contraction,
+as the kernels' ``__fmul_rn`` ... ask of the GPU), checks every argument against the kernel's
+C signature (count, size, pointee dtype, contiguity), fills the outputs with NaN (as fresh GPU
+memory can hold anything: what a kernel must write, or never read), converts the arguments with
+the launcher's own ``kernel_arguments`` and calls the kernel once per thread of the grid.
+
+``surrogate_on_cpu`` compiles the kernels' surrogate derivatives the same way, to be evaluated
+on a grid. ``compile_for_gpu`` compiles a source with NVRTC for ``sm_90`` (ptxas log included), where the
+NVRTC library and the CUDA headers are installed (e.g. the ``nvidia-cuda-nvrtc-cu12`` and
+``nvidia-cuda-runtime-cu12`` wheels, or a CUDA toolkit).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spikessm_snn.backends.fused.launch import THREADS, KernelArgument, kernel_arguments
+from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, surrogate_source
+from spikessm_snn.neurons.surrogate import Surrogate
+
+_HOST_PRELUDE = r"""
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+using std::exp; using std::fabs; using std::fmax; using std::isfinite;
+struct dim3 { unsigned x; };
+static dim3 blockIdx, blockDim, threadIdx;
+extern "C" void set_thread(unsigned block, unsigned thread, unsigned threads) {
+  blockIdx.x = block; threadIdx.x = thread; blockDim.x = threads;
+}
+#define __global__
+#define __device__
+#define __forceinline__ inline
+inline int atomicOr(int* address, int value) { const int old = *address; *address = old | value; return old; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dsub_rn(double a, double b) { return a - b; }
+"""
+
+_HOST_HEADERS = {
+    "cuda_fp16.h": r"""
+typedef _Float16 __half;
+inline float __half2float(__half h) { return (float)h; }
+inline __half __float2half_rn(float f) { return (__half)f; }
+""",
+    "cuda_bf16.h": r"""
+struct __nv_bfloat16 { uint16_t bits; };
+inline float __bfloat162float(__nv_bfloat16 h) {
+  const uint32_t u = (uint32_t)h.bits << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+  uint32_t u; memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return {(uint16_t)((u >> 16) | 0x40u)};  // NaN stays NaN
+  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
+  return {(uint16_t)(u >> 16)};
+}
+""",
+}
+
+_TORCH_DTYPES = {name: getattr(torch, name) for name in ("float16", "bfloat16", "float32", "float64")}
+_CTYPES = {np.uint64: ctypes.c_uint64, np.int64: ctypes.c_int64, np.int32: ctypes.c_int32,
+           np.float32: ctypes.c_float, np.float64: ctypes.c_double}  # fmt: skip
+
+
+OUTPUTS = ("spikes", "h_seq", "r_seq", "g_x", "g_params")  # parameters a kernel writes, never reads first
+
+
+def kernel_parameters(source: str, name: str) -> list[tuple[str, str]]:
+    """Kernel ``name``'s parameters as (C type, name), e.g. ``('const io_t*', 'x')``."""
+    match = re.search(rf'extern "C" __global__ void {name}\((.*?)\)\s*{{', source, re.S)
+    assert match, f"kernel {name} not found"
+    params = [p.strip() for p in re.sub(r"//[^\n]*", "", match.group(1)).split(",")]
+    types = [re.sub(r"\b__restrict__\b|\s+\w+$", "", p).strip() for p in params]
+    return [(re.sub(r"\s*\*", "*", re.sub(r"\s+", " ", t)), p.split()[-1]) for t, p in zip(types, params, strict=True)]
+
+
+def check_arguments(spec: KernelSpec, name: str, args: list[KernelArgument]) -> None:
+    """Each argument fits its C parameter: count, pointee dtype, contiguity, scalar size."""
+    params = kernel_parameters(kernel_source(spec), name)
+    assert len(params) == len(args), f"{name}: {len(args)} arguments for {len(params)} parameters {params}"
+    acc = torch.float64 if spec.acc == "double" else torch.float32
+    pointee = {"io_t": _TORCH_DTYPES[spec.dtype], "acc_t": acc, "int": torch.int32}
+    scalars = {"long long": np.int64, "int": np.int32, "acc_t": np.float64 if spec.acc == "double" else np.float32}
+    for (param, label), arg, value in zip(params, args, kernel_arguments(spec, args), strict=True):
+        where = f"{name} argument {label} ({param})"
+        if param.endswith("*"):
+            assert arg is None or isinstance(arg, torch.Tensor), f"{where}: got {type(arg).__name__}"
+            if arg is not None:
+                expected = pointee[param.removeprefix("const ").removesuffix("*")]
+                assert arg.dtype == expected, f"{where}: tensor of {arg.dtype}, expected {expected}"
+                assert arg.is_contiguous(), f"{where}: not contiguous"
+        else:
+            expected = scalars[param.removeprefix("const ")]
+            assert not isinstance(arg, torch.Tensor) and arg is not None, f"{where}: got {type(arg).__name__}"
+            assert type(value) is expected, f"{where}: passed as {type(value).__name__}, expected {expected.__name__}"
+
+
+class KernelsOnCpu:
+    """``launch`` for CPU tensors: the kernels compiled with g++ into ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        for header, text in _HOST_HEADERS.items():
+            (directory / header).write_text(text)
+        self.libraries: dict[KernelSpec, ctypes.CDLL] = {}
+        self.calls: list[tuple[KernelSpec, str, list[KernelArgument]]] = []  # every launch, in order
+
+    def library(self, spec: KernelSpec) -> ctypes.CDLL:
+        if spec not in self.libraries:
+            source = self.directory / f"kernels{len(self.libraries)}.cpp"
+            source.write_text(_HOST_PRELUDE + kernel_source(spec))
+            self.libraries[spec] = _compile_for_host(source, [f"-I{self.directory}"])
+        return self.libraries[spec]
+
+    def launch(self, spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument]) -> None:
+        assert device.type == "cpu" and all(a.device == device for a in args if isinstance(a, torch.Tensor))
+        check_arguments(spec, name, args)
+        self.calls.append((spec, name, args))
+        for (param, label), arg in zip(kernel_parameters(kernel_source(spec), name), args, strict=True):
+            if label in OUTPUTS and not param.startswith("const") and arg is not None:
+                arg.fill_(float("nan"))
+        library = self.library(spec)
+        kernel = getattr(library, name)
+        kernel.restype = None
+        values = [_CTYPES[type(v)](v.item()) for v in kernel_arguments(spec, args)]
+        blocks = (n + THREADS - 1) // THREADS
+        for block in range(blocks):
+            for thread in range(THREADS):
+                library.set_thread(block, thread, THREADS)
+                kernel(*values)
+
+
+def _compile_for_host(source: Path, flags: list[str]) -> ctypes.CDLL:
+    flags = ["-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-w", *flags]
+    done = subprocess.run(["g++", *flags, str(source), "-o", str(source.with_suffix(".so"))],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return ctypes.CDLL(str(source.with_suffix(".so")))
+
+
+def surrogate_on_cpu(directory: Path, surrogate: Surrogate, dtype: torch.dtype):
+    """The kernels' ``surrogate_derivative`` for ``acc_t = dtype`` (float32/float64), as a function
+    of a CPU tensor ``z``."""
+    c_type = {torch.float32: "float", torch.float64: "double"}[dtype]
+    source = directory / f"surrogate_{surrogate.name}_{surrogate.alpha}_{c_type}.cpp"
+    source.write_text(
+        _HOST_PRELUDE
+        + f"typedef {c_type} acc_t;\n"
+        + surrogate_source(surrogate)
+        + """
+extern "C" void evaluate(const acc_t* z, acc_t* out, long long n) {
+  for (long long i = 0; i < n; ++i) out[i] = surrogate_derivative(z[i]);
+}
+"""
+    )
+    evaluate = _compile_for_host(source, []).evaluate
+
+    def derivative(z: torch.Tensor) -> torch.Tensor:
+        z = z.to(dtype).contiguous()
+        out = torch.empty_like(z)
+        evaluate(ctypes.c_void_p(z.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_longlong(z.numel()))
+        return out
+
+    return derivative
+
+
+def host_compiler_missing() -> str | None:
+    """Why the kernels cannot be compiled for the host here, or ``None``."""
+    if sys.platform != "linux" or shutil.which("g++") is None:
+        return "needs g++ on Linux"
+    return None
+
+
+def _nvidia_paths(pattern: str) -> list[str]:
+    roots = [os.environ.get("CUDA_PATH", ""), os.environ.get("CUDA_HOME", ""), "/usr/local/cuda"]
+    roots += [str(Path(p) / "nvidia") for p in sys.path if p]
+    return [hit for root in roots if root for hit in sorted(glob.glob(str(Path(root) / pattern), recursive=True))]
+
+
+@functools.cache
+def _nvrtc() -> tuple[ctypes.CDLL, list[str]] | None:
+    """The NVRTC library and the include directories holding ``cuda_fp16.h`` (its own first), or ``None``."""
+    libraries = [p for p in _nvidia_paths("**/libnvrtc.so*") if "builtins" not in p and ".alt." not in p]
+    found = ctypes.util.find_library("nvrtc")
+    includes = sorted({str(Path(p).parent) for p in _nvidia_paths("**/include/cuda_fp16.h")})
+    for candidate in [*libraries, *([found] if found else [])]:
+        try:
+            library = ctypes.CDLL(candidate)
+        except OSError:
+            continue
+        own = str(Path(candidate).parent.parent / "include")
+        return library, sorted(includes, key=lambda d: d != own)
+    return None
+
+
+def nvrtc_missing() -> str | None:
+    """Why ``compile_for_gpu`` cannot run here, or ``None``."""
+    found = _nvrtc()
+    if found is None:
+        return "needs the NVRTC library (pip install nvidia-cuda-nvrtc-cu12, or a CUDA toolkit)"
+    if not found[1]:
+        return "needs the CUDA headers (pip install nvidia-cuda-runtime-cu12, or a CUDA toolkit)"
+    return None
+
+
+def compile_for_gpu(source: str, arch: str = "sm_90") -> tuple[bool, str]:
+    """NVRTC-compile ``source`` (as CuPy would, ``--std=c++17``) to ``arch``: success and the log."""
+    found = _nvrtc()
+    assert found is not None
+    nvrtc, includes = found
+    program = ctypes.c_void_p()
+    assert nvrtc.nvrtcCreateProgram(ctypes.byref(program), source.encode(), b"kernels.cu", 0, None, None) == 0
+    options = ["--std=c++17", f"-arch={arch}", "--ptxas-options=-v", *(f"-I{d}" for d in includes)]
+    encoded = (ctypes.c_char_p * len(options))(*(o.encode() for o in options))
+    status = nvrtc.nvrtcCompileProgram(program, len(options), encoded)
+    size = ctypes.c_size_t()
+    nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+    log = ctypes.create_string_buffer(size.value)
+    nvrtc.nvrtcGetProgramLog(program, log)
+    nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
+    return status == 0, log.value.decode(errors="replace")
