@@ -36,11 +36,13 @@ def compare_neurons(neurons: Mapping[str, Callable[[Tensor], Tensor]], x: Tensor
     return rows, outputs
 
 
-def plot_comparison(spikes: Mapping[str, Tensor], neurons_shown: int = 32) -> Figure:
-    """One raster per neuron model, the first ``neurons_shown`` neurons of batch element 0."""
+def plot_comparison(spikes: Mapping[str, Tensor], neurons_shown: int | None = None) -> Figure:
+    """One raster per neuron model: ``spikes [T, ...]`` flattened to ``[T, N]``, the first
+    ``neurons_shown`` neurons (all by default, so that the counts drawn are the table's)."""
     fig, axes = new_figure(len(spikes), 1, 8.0, 1.7 * len(spikes) + 0.6, sharex=True)
     for ax, (name, s) in zip(axes[:, 0], spikes.items(), strict=True):
-        plot_raster(s.reshape(s.shape[0], -1)[:, :neurons_shown], title=name, ax=ax)
+        shown = s.reshape(s.shape[0], -1)[:, :neurons_shown]
+        plot_raster(shown, title=f"{name}, {shown.shape[1]} neurons", ax=ax)
         ax.set_xlabel("")
     axes[-1, 0].set_xlabel("time step t")
     fig.tight_layout()

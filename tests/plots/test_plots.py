@@ -62,10 +62,13 @@ def test_comparison_table_and_rasters_match_the_spikes(randn, tmp_path) -> None:
     rows, spikes = compare_neurons({"srr": lambda x: srr(x).spikes, "lif": lambda x: lif(x).spikes}, x)
     assert [r["spikes"] for r in rows] == [int(srr(x).spikes.sum()), int(lif(x).spikes.sum())]
     assert all(r["sparsity"] == pytest.approx(1 - r["rate"]) for r in rows)
-    fig = plot_comparison(spikes, neurons_shown=32)
+    fig = plot_comparison(spikes, neurons_shown=20)
     for ax, s in zip(fig.axes, spikes.values(), strict=True):
-        assert _scatter_points(ax) == int(s.reshape(60, -1)[:, :32].sum())
+        assert _scatter_points(ax) == int(s.reshape(60, -1)[:, :20].sum())
     assert save_figure(fig, tmp_path / "c.png").stat().st_size > 1000
+    fig = plot_comparison(spikes)  # by default every neuron: the counts drawn are the table's
+    for ax, row in zip(fig.axes, rows, strict=True):
+        assert _scatter_points(ax) == row["spikes"] and "32 neurons" in ax.get_title()
 
 
 def test_bad_inputs_to_plots_raise(tmp_path) -> None:
