@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spikessm_snn.plots import plot_layer_rates, save_figure
+from spikessm_snn.plots import plot_curves, plot_layer_rates, save_figure
 from spikessm_snn.plots.style import new_figure
 from spikessm_snn.training.trainer import best_epoch
 
@@ -43,18 +43,9 @@ def mean_rate(record: dict) -> float | None:
 
 def main() -> None:
     histories = runs()
-    fig, axes = new_figure(1, 1, 6.4, 4.0)
-    ax = axes[0, 0]
-    for name, history in histories.items():
-        ax.plot([r["epoch"] for r in history], [r["val_accuracy"] for r in history], marker="o",
-                linestyle="--" if "full_lr" in name else "-", label=RUNS[name][0])  # fmt: skip
-    ax.axhline(0.1, color="grey", linewidth=0.8, linestyle=":", label="chance")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.set_title("ListOps (generated, 96 000 training sequences), 6 x 256", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    curves = {RUNS[name][0]: ([r["epoch"] for r in h], [r["val_accuracy"] for r in h]) for name, h in histories.items()}
+    fig = plot_curves(curves, "epoch", "validation accuracy", "ListOps (generated, 96 000 training sequences), 6 x 256",
+                      dashed=[RUNS[name][0] for name in RUNS if "full_lr" in name], chance=0.1)  # fmt: skip
     save_figure(fig, RESULTS / "validation_accuracy.png")
 
     fig, axes = new_figure(1, 1, 6.0, 4.0)

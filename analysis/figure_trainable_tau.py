@@ -13,8 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spikessm_snn.plots import save_figure
-from spikessm_snn.plots.style import new_figure
+from spikessm_snn.plots import plot_curves, save_figure
 from spikessm_snn.training import TrainConfig, train
 
 
@@ -24,23 +23,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("figures/trainable_tau.png"))
     args = parser.parse_args()
-    fig, axes = new_figure(1, 1, 6.0, 3.8)
-    ax = axes[0, 0]
+    curves = {}
     for label, learn in (("fixed tau, tau_r", False), ("trainable tau, tau_r", True)):
         config = TrainConfig(task="digits", model="spike-ssm", d_model=64, d_state=16, layers=4, epochs=args.epochs,
                              seed=args.seed, fixed_thresholds=True, learn_decays=learn)  # fmt: skip
         history = train(config, Path(tempfile.mkdtemp()), progress=False)
         accuracy = [h["test_accuracy"] for h in history]
-        ax.plot(range(1, len(accuracy) + 1), accuracy, marker="o", label=f"{label} (final {accuracy[-1]:.3f})")
+        curves[f"{label} (final {accuracy[-1]:.3f})"] = (range(1, len(accuracy) + 1), accuracy)
         print(label, [round(a, 3) for a in accuracy])
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("SPikE-SSM-SRR, U_th = v_th = 1: fixed vs trainable decays", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig = plot_curves(curves, "epoch", "test accuracy", "SPikE-SSM-SRR, U_th = v_th = 1: fixed vs trainable decays")
     print("wrote", save_figure(fig, args.out))
-
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,7 @@ from spikessm_snn.plots import (
     compare_neurons,
     firing_rates,
     plot_comparison,
+    plot_curves,
     plot_fi_curves,
     plot_layer_rates,
     plot_neuron_dynamics,
@@ -76,3 +77,13 @@ def test_bad_inputs_to_plots_raise(tmp_path) -> None:
         plot_raster(torch.zeros(3, 4, 5))
     with pytest.raises(ValueError, match="save as one of"):
         save_figure(plot_layer_rates({"a": [0.1]}), tmp_path / "x.jpg")
+
+
+def test_curves_draw_each_run_and_the_chance_level(tmp_path) -> None:
+    curves = {"a": ([1, 2, 3], [0.2, 0.4, 0.5]), "b": ([1, 2], [0.3, 0.1])}
+    fig = plot_curves(curves, "epoch", "accuracy", "title", dashed=["b"], chance=0.1)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert list(lines["a"].get_ydata()) == [0.2, 0.4, 0.5] and list(lines["b"].get_xdata()) == [1, 2]
+    assert lines["b"].get_linestyle() == "--" and lines["a"].get_linestyle() == "-"
+    assert list(lines["chance"].get_ydata()) == [0.1, 0.1]
+    assert save_figure(fig, tmp_path / "curves.png").stat().st_size > 1000
