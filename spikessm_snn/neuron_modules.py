@@ -15,9 +15,9 @@ from torch import Tensor, nn
 
 from .backends.registry import BACKENDS, get_backend, run_backend
 from .backends.result import MultiStepResult
-from .neurons.checks import check_input, check_parameters, check_state
+from .neurons.checks import check_finite_run, check_input, check_parameters, check_state
 from .neurons.dynamics import NeuronParameters, NeuronState, neuron_step, zero_state
-from .neurons.parameters import ConstrainedParameter
+from .neurons.parameters import ConstrainedParameter, check_in_range
 from .neurons.surrogate import SpikeFunction, resolve_spike_function
 
 
@@ -58,31 +58,32 @@ class SpikingNeuron(nn.Module):
         return tuple(BACKENDS)
 
     def parameters_for(self, x: Tensor) -> NeuronParameters:
-        """The current constants in the input's dtype, checked against one step's shape."""
+        """The current constants in the input's dtype, checked against one step's shape and (when
+        they changed since the last check) against their ranges in that dtype."""
         step_shape = x.shape[1:] if x.dim() >= 2 else x.shape
-        p = NeuronParameters(
-            self.tau().to(x.dtype),
-            self.threshold().to(x.dtype),
-            self.tau_r().to(x.dtype),
-            self.refractory().to(x.dtype),
-            self.hard_reset,
-            self.v_reset,
-        )
+        constants = (self.tau, self.threshold, self.tau_r, self.refractory)
+        values = [constant.in_dtype(x.dtype) for constant in constants]
+        check_in_range(constants, values, x.dtype)
+        p = NeuronParameters(*values, self.hard_reset, self.v_reset)
         check_parameters(p, step_shape, x.device)
         return p
 
     def forward(self, x_seq: Tensor, state: NeuronState | None = None, record: bool = False) -> MultiStepResult:
         """``x_seq [T, B, ...]`` -> spikes ``[T, B, ...]`` and the final state, by ``self.backend``."""
-        check_input(x_seq, multi_step=True, check_finite=False)  # NaN/inf: checked by run_backend
+        check_input(x_seq, multi_step=True)  # NaN/inf and overflow: checked by the backend
         p = self.parameters_for(x_seq[0])
         state = self._state_for(x_seq[0], state)
         return run_backend(self.backend, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)
 
     def step(self, x: Tensor, state: NeuronState | None = None) -> tuple[Tensor, NeuronState]:
-        """One step ``x [B, ...]`` -> ``(spikes [B, ...], state)``; the same maths as every backend."""
-        check_input(x, multi_step=False, check_finite=self.check_finite)
+        """One step ``x [B, ...]`` -> ``(spikes [B, ...], state)``; the same maths as every backend.
+        With ``check_finite``, NaN/inf in ``x`` or a state that overflowed raise."""
+        check_input(x, multi_step=False)
         p = self.parameters_for(x)
-        return neuron_step(x, self._state_for(x, state), p, self.spike_fn, self.detach_reset)
+        spikes, new_state = neuron_step(x, self._state_for(x, state), p, self.spike_fn, self.detach_reset)
+        if self.check_finite:
+            check_finite_run(x, new_state, "x")
+        return spikes, new_state
 
     @staticmethod
     def _state_for(x: Tensor, state: NeuronState | None) -> NeuronState:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...neurons.checks import raise_non_finite
+from ...neurons.checks import raise_no_double_backward, raise_non_finite, raise_overflow
 from ...neurons.dynamics import NeuronParameters, NeuronState, reset_potential
 from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..result import MultiStepResult
@@ -26,8 +26,9 @@ from .source import KernelSpec
 def _launch_forward(
     spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float, save: bool
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Spikes ``[T, N]``, saved ``h`` and ``r`` (``[T, N]`` when ``save``, else empty), and a flag
-    set where the input held NaN or inf; ``v``, ``r`` ``[N]`` advance in place."""
+    """Spikes ``[T, N]``, saved ``h`` and ``r`` (``[T, N]`` when ``save``, else empty), and a flag:
+    bit 0 where the input held NaN or inf, bit 1 where the state left the input dtype's range;
+    ``v``, ``r`` ``[N]`` advance in place."""
     steps, n = x.shape
     spikes = torch.empty_like(x)
     h = torch.empty((steps, n) if save else (0,), dtype=v.dtype, device=x.device)
@@ -40,7 +41,7 @@ def _launch_forward(
 
 class _FusedFunction(torch.autograd.Function):
     """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]`` and the
-    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` is set where ``x`` held NaN or inf."""
+    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` receives the forward's flag."""
 
     @staticmethod
     def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, non_finite):
@@ -55,6 +56,8 @@ class _FusedFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_spikes: Tensor, g_h: Tensor | None, g_r: Tensor | None, g_v: Tensor | None,
                  g_r_last: Tensor | None):  # fmt: skip
+        if torch.is_grad_enabled():
+            raise_no_double_backward("cupy")
         h, r_seq, tau, threshold, tau_r, refractory, r0 = ctx.saved_tensors
         steps, n = h.shape
         has_g_h, has_g_r = g_h is not None, g_r is not None and g_r.numel() > 0
@@ -69,6 +72,13 @@ class _FusedFunction(torch.autograd.Function):
         return (g_x, *g_params, None, None, None)
 
 
+def _raise_for(flag: int, dtype: torch.dtype) -> None:
+    if flag & 1:
+        raise_non_finite()
+    if flag & 2:
+        raise_overflow(dtype)
+
+
 def run_fused(
     x_seq: Tensor,
     state: NeuronState,
@@ -79,7 +89,8 @@ def run_fused(
     check_finite: bool = True,
 ) -> MultiStepResult:
     """``x_seq [T, B, ...]`` (any layout; copied if not contiguous) on a CUDA device; NaN/inf in
-    the input are found by the forward kernel as it reads it, and raise when ``check_finite``."""
+    the input and a state beyond the input dtype's range are found by the forward kernel as it
+    runs, and raise when ``check_finite``."""
     steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
     acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
     x = x_seq.reshape(steps, -1).contiguous()
@@ -96,14 +107,14 @@ def run_fused(
     if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
         v, r = v0.clone(), r0.clone()
         spikes, _, _, non_finite = _launch_forward(spec, x, constants, v, r, p.v_reset, save=False)
-        if check_finite and non_finite.item():
-            raise_non_finite()
+        if check_finite:
+            _raise_for(non_finite.item(), x.dtype)
         final = NeuronState(v.reshape(step_shape).to(x.dtype), r.reshape(step_shape).to(x.dtype))
         return MultiStepResult(spikes.reshape(x_seq.shape), final)
     non_finite = torch.zeros(1, dtype=torch.int32, device=x.device)
     spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset, non_finite)
-    if check_finite and non_finite.item():
-        raise_non_finite()
+    if check_finite:
+        _raise_for(non_finite.item(), x.dtype)
 
     def shaped(t: Tensor) -> Tensor:
         return t.reshape(*t.shape[:-1], *step_shape).to(x_seq.dtype)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from ...neurons.surrogate import Surrogate
 
 FORWARD_CHUNK = 32  # float32 steps of input in registers per thread, double-buffered
@@ -126,6 +128,7 @@ typedef {acc} acc_t;
 #define HARD_RESET {int(spec.hard_reset)}
 #define REFRACTORY {int(spec.refractory)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
+#define IO_MAX {torch.finfo(getattr(torch, spec.dtype)).max!r}{"f" if acc == "float" else ""}
 __device__ __forceinline__ acc_t load_io(io_t p) {{ return {load}; }}
 __device__ __forceinline__ io_t store_io(acc_t v) {{ return {store}; }}
 __device__ __forceinline__ acc_t mul(acc_t a, acc_t b) {{ return __{sfx}mul_rn(a, b); }}
@@ -144,7 +147,7 @@ extern "C" __global__ void neuron_forward(
     const long long steps, const long long n, const acc_t v_reset, const int save, int* __restrict__ non_finite) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  bool finite = true;
+  bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
   acc_t v = v_state[i], r = r_state[i];
   acc_t next[CHUNK];
@@ -164,6 +167,7 @@ extern "C" __global__ void neuron_forward(
       if (t < steps) {
         finite &= isfinite(cur[k]);
         const acc_t h = add(mul(a, v), cur[k]);
+        bounded &= fabs(h) <= IO_MAX;  // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
         const bool s = sub(sub(h, u), r) >= (acc_t)0;
         spikes[t * n + i] = store_io(s ? (acc_t)1 : (acc_t)0);
         if (save) h_seq[t * n + i] = h;
@@ -174,6 +178,7 @@ extern "C" __global__ void neuron_forward(
 #endif
 #if REFRACTORY
         r = add(mul(ar, r), s ? c : (acc_t)0);
+        bounded &= fabs(r) <= IO_MAX;
         if (save) r_seq[t * n + i] = r;
 #endif
       }
@@ -181,7 +186,7 @@ extern "C" __global__ void neuron_forward(
   }
   v_state[i] = v;
   r_state[i] = r;
-  if (!finite) atomicOr(non_finite, 1);
+  if (!finite || !bounded) atomicOr(non_finite, (finite ? 0 : 1) | (bounded ? 0 : 2));
 }
 """
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from ...neurons.checks import check_finite_values
 from ...neurons.dynamics import NeuronParameters, NeuronState
 from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..result import MultiStepResult
@@ -32,10 +33,12 @@ def run_pmbc(
     spike_fn: SpikeFunction,
     detach_reset: bool = False,
     record: bool = False,
+    check_finite: bool = False,
 ) -> MultiStepResult:
-    """``x_seq [T, B, ...]`` -> the reference's spikes, by compression (soft reset) or settling."""
+    """``x_seq [T, B, ...]`` -> the reference's spikes, by compression (soft reset) or settling;
+    with ``check_finite``, NaN/inf in ``x_seq`` and a state that overflows its dtype raise."""
     if p.hard_reset:
-        result = exact_sequential(x_seq)(x_seq, state, p, spike_fn, detach_reset, record)
+        result = exact_sequential(x_seq)(x_seq, state, p, spike_fn, detach_reset, record, check_finite)
         neurons = x_seq[0].numel()
         return result._replace(stats={"iterations": 0, "finish_steps": 0, "settled": neurons, "neurons": neurons})
     steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
@@ -43,6 +46,8 @@ def run_pmbc(
     def per_neuron(value: Tensor) -> Tensor:
         return value.expand(step_shape).reshape(-1)
 
+    if check_finite:
+        check_finite_values(x_seq)
     stats: dict[str, int] = {}
     spikes, v_seq, r_seq = PMBCFunction.apply(
         x_seq.reshape(steps, -1),
@@ -51,6 +56,7 @@ def run_pmbc(
         state.r.reshape(-1),
         spike_fn,
         detach_reset,
+        check_finite,
         stats,
     )
     spikes, v_seq, r_seq = (t.reshape(x_seq.shape) for t in (spikes, v_seq, r_seq))

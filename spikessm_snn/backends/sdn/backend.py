@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ...neurons.checks import check_finite_run
 from ...neurons.dynamics import NeuronParameters, NeuronState
 from ...neurons.surrogate import SpikeFunction
 from ..result import MultiStepResult
@@ -75,8 +76,11 @@ def run_sdn(
     spike_fn: SpikeFunction,
     detach_reset: bool = False,
     record: bool = False,
+    check_finite: bool = False,
 ) -> MultiStepResult:
-    """``x_seq [T, B, ...]`` -> predicted spikes; starts from rest (a carried state is refused)."""
+    """``x_seq [T, B, ...]`` -> predicted spikes; starts from rest (a carried state is refused).
+    With ``check_finite``, NaN/inf in ``x_seq`` and a charged potential ``m + x`` beyond the
+    input dtype's range raise (one reduction over every step)."""
     if bool((state.v != 0).any()):
         raise ValueError("the SDN predicts from rest: reset the neuron (a carried membrane state is not supported)")
     steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
@@ -87,8 +91,10 @@ def run_sdn(
         model = model.to(x.device)
         scaled = (x.detach().float() / threshold.detach().float()).T.contiguous()[:, None]  # [N, 1, T]
         m = (model(scaled).T * threshold.detach().float()).to(x.dtype)  # [T, N]
-    spikes = spike_fn(m + x - threshold)
     h = m + x
+    if check_finite:
+        check_finite_run(x, (h,))
+    spikes = spike_fn(m + x - threshold)
     v_seq = h * (1.0 - (spikes.detach() if detach_reset else spikes))
     final = NeuronState(v_seq[-1].reshape(step_shape), torch.zeros_like(v_seq[-1]).reshape(step_shape))
     spikes = spikes.reshape(x_seq.shape)
