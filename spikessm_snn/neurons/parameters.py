@@ -143,11 +143,18 @@ def check_in_range(constants: Sequence[ConstrainedParameter], values: Sequence[T
         bad = torch.stack([_outside(v, c.kind).any() for c, v in stale]).tolist()
     for (constant, value), is_bad in zip(stale, bad, strict=True):
         if is_bad:
-            found = value.detach()[_outside(value.detach(), constant.kind)].flatten()[0].item()
-            how = "its raw parameter" if constant.trainable else "a loaded or changed value"
-            raise ValueError(
-                f"neuron constant {constant.name} must be {RANGES[constant.kind].text} (finite), but holds {found!r} "
-                f"in {str(dtype).removeprefix('torch.')} ({how}); set it in range or compute in a wider dtype"
-            )
+            raise ValueError(_out_of_range_message(constant, value.detach(), dtype))
     for constant, _ in stale:
         constant.mark_checked(dtype)
+
+
+def _out_of_range_message(constant: ConstrainedParameter, value: Tensor, dtype: torch.dtype) -> str:
+    found = value[_outside(value, constant.kind)].flatten()[0].item()
+    stored = constant().detach()
+    if not bool(_outside(stored.to(torch.float64), constant.kind).any()):
+        how = f"it rounds to {found!r} in {str(dtype).removeprefix('torch.')}: compute in a wider dtype"
+    elif constant.trainable:
+        how = f"its raw parameter gives {found!r} (did the training diverge?)"
+    else:
+        how = f"it holds {found!r} (loaded or changed after construction)"
+    return f"neuron constant {constant.name} must be {RANGES[constant.kind].text} and finite, but {how}"

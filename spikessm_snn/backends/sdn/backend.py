@@ -41,9 +41,10 @@ def registered_sdns() -> dict[float, tuple[SurrogateDynamicNetwork, dict[str, An
     return _REGISTERED
 
 
-def _sdn_for(tau: float) -> tuple[SurrogateDynamicNetwork, dict[str, Any]] | None:
+def _sdn_for(tau: float, dtype: torch.dtype) -> tuple[SurrogateDynamicNetwork, dict[str, Any]] | None:
+    """The SDN trained for ``tau`` as the neuron sees it in ``dtype`` (0.2 is 0.199951 in float16)."""
     for trained_tau, entry in registered_sdns().items():
-        if math.isclose(tau, trained_tau, rel_tol=1e-6):
+        if math.isclose(tau, torch.tensor(trained_tau, dtype=dtype).item(), rel_tol=1e-6):
             return entry
     return None
 
@@ -56,7 +57,7 @@ def sdn_unsupported(x_seq: Tensor, p: NeuronParameters, spike_fn: SpikeFunction)
     taus = torch.unique(p.tau.detach().float().cpu())
     trained = sorted(registered_sdns())
     for tau in taus.tolist():
-        entry = _sdn_for(tau)
+        entry = _sdn_for(tau, p.tau.dtype)
         if entry is None:
             return (f"no SDN is trained for tau={tau:g} (registered: {trained}); train one with "
                     f"'spikessm sdn-train --tau {tau:g} --out sdn.pt' and register it with "
@@ -84,7 +85,7 @@ def run_sdn(
     if bool((state.v != 0).any()):
         raise ValueError("the SDN predicts from rest: reset the neuron (a carried membrane state is not supported)")
     steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
-    model, _ = _sdn_for(float(p.tau.flatten()[0]))
+    model, _ = _sdn_for(float(p.tau.flatten()[0]), p.tau.dtype)
     threshold = p.threshold.expand(step_shape).reshape(-1)  # [N]
     x = x_seq.reshape(steps, -1)  # [T, N]
     with torch.no_grad():
