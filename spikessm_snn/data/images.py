@@ -56,8 +56,10 @@ def read_idx(path: Path, item_shape: tuple[int, ...], role: str) -> np.ndarray:
         if size > readable_bytes(path):
             raise ValueError(f"{path} claims {size} bytes of data, more than the file can hold")
         data = f.read(size + 1)
-    if len(data) != size:
-        raise ValueError(f"{path} holds {len(data)}{'+' if len(data) > size else ''} bytes of data; its header says {size}")
+    if len(data) > size:
+        raise ValueError(f"{path} holds more bytes of data than its header says ({size})")
+    if len(data) < size:
+        raise ValueError(f"{path} holds {len(data)} bytes of data; its header says {size}")
     check_not_empty(shape[0], path)
     return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 

@@ -131,7 +131,8 @@ def _inside(root: Path, subdir: str, name: str, where: str) -> Path:
     """``root / subdir / name`` for a relative path that stays inside ``root``; else refused."""
     relative = PurePath(subdir, name)
     if relative.is_absolute() or ".." in relative.parts:
-        raise ValueError(f"{where}: the image path {str(relative)!r} leaves the data folder; it must be relative, without '..'")
+        raise ValueError(f"{where}: the image path {str(relative)!r} leaves the data folder; give it relative, "
+                         "without '..'")  # fmt: skip
     return root / relative
 
 
@@ -143,8 +144,9 @@ def _gray_pixels(path: Path, where: str) -> np.ndarray:
     regular_file(path)
     try:
         with Image.open(path) as image:
-            if image.size[0] * image.size[1] > MAX_PATHFINDER_PIXELS:
-                raise ValueError(f"{where}: {path} is {image.size[0]}x{image.size[1]}, larger than any Pathfinder image")
+            width, height = image.size
+            if width * height > MAX_PATHFINDER_PIXELS:
+                raise ValueError(f"{where}: {path} is {width}x{height}, larger than any Pathfinder image")
             return np.asarray(image.convert("L"), dtype=np.uint8)
     except (OSError, Image.DecompressionBombError) as error:  # UnidentifiedImageError is an OSError
         raise ValueError(f"{where}: {path} is not a readable image: {error}") from error

@@ -18,7 +18,7 @@ def _first_gradient(neuron, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 def test_pmbc_refuses_create_graph(randn) -> None:
     x = randn(100, 2, 3, dtype=torch.float32, scale=1.5).requires_grad_()
     g = randn(100, 2, 3, dtype=torch.float32)
-    with pytest.raises(RuntimeError, match="backend 'pmbc' .* no second derivative .* use backend 'torch'"):
+    with pytest.raises(RuntimeError, match=r"backend 'pmbc' .* no second derivative .* use backend 'torch'"):
         _first_gradient(SRRNeuron(tau=0.6, tau_r=0.8, v_th=0.5, backend="pmbc"), x, g)
 
 
@@ -52,5 +52,5 @@ def test_the_sdn_second_derivative_is_the_surrogates(randn) -> None:
 def test_the_fused_kernel_refuses_create_graph() -> None:
     x = torch.randn(100, 2, 3, device="cuda").requires_grad_()
     g = torch.randn(100, 2, 3, device="cuda")
-    with pytest.raises(RuntimeError, match="backend 'cupy' .* no second derivative"):
+    with pytest.raises(RuntimeError, match=r"backend 'cupy' .* no second derivative"):
         _first_gradient(SRRNeuron(backend="cupy").cuda(), x, g)

@@ -84,7 +84,7 @@ def test_constants_in_range_are_checked_once_per_dtype_not_per_call(randn, monke
 def test_a_value_that_rounds_out_of_range_in_half_precision_is_refused(randn) -> None:
     neuron = SRRNeuron(tau_r=0.9999)
     neuron(randn(20, 2, dtype=torch.float32))
-    with pytest.raises(ValueError, match="tau_r .* rounds to 1.0 in float16: compute in a wider dtype"):
+    with pytest.raises(ValueError, match=r"tau_r .* rounds to 1\.0 in float16: compute in a wider dtype"):
         neuron(randn(20, 2, dtype=torch.float16))
 
 
@@ -92,7 +92,7 @@ def test_a_trainable_constant_whose_raw_parameter_diverged_is_refused(randn) -> 
     neuron = SRRNeuron(learn_tau=True)
     with torch.no_grad():
         neuron.tau.raw.fill_(float("nan"))
-    with pytest.raises(ValueError, match="tau .* raw parameter gives nan"):
+    with pytest.raises(ValueError, match=r"tau .* raw parameter gives nan"):
         neuron(randn(20, 2, dtype=torch.float32))
 
 
