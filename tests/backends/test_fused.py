@@ -17,7 +17,7 @@ from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.fused import cupy_missing
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
 from spikessm_snn.backends.reference import run_reference
-from spikessm_snn.neurons.dynamics import zero_state
+from spikessm_snn.neurons.dynamics import NeuronState, zero_state
 from spikessm_snn.neurons.surrogate import SURROGATE_NAMES, surrogate
 
 NEURONS = {
@@ -49,28 +49,34 @@ def test_without_cupy_or_a_gpu_the_error_says_what_is_missing(randn) -> None:
             SRRNeuron(backend="cupy")
 
 
-def _compare(name: str, x: torch.Tensor, record: bool = True):
+def _compare(name: str, x: torch.Tensor, record: bool = True, initial: NeuronState | None = None, **options):
     """Reference and fused results with the gradients of one loss. The reference is the loop
     in the accumulator type (float32; float64 for float64 input) on the upcast input, with
-    exactly the constants the kernel sees (the neuron's, in the input dtype)."""
+    exactly the constants the kernel sees (the neuron's, in the input dtype). ``options`` go to
+    the neuron (surrogate, detach_reset); ``initial`` is a carried state (gradients reach it)."""
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     g = torch.randn(x.shape, device=x.device, dtype=acc, generator=torch.Generator(x.device).manual_seed(7))
     outs = []
     for backend in ("torch", "cupy"):
-        neuron = NEURONS[name](shape=(x.shape[-1],), backend=backend).to(x.device, acc)
+        neuron = NEURONS[name](shape=(x.shape[-1],), backend=backend, **options).to(x.device, acc)
         xi = x.detach().clone().requires_grad_()
+        state = zero_state(xi[0]) if initial is None else NeuronState(*(s.clone().requires_grad_() for s in initial))
         if backend == "torch":
             p = neuron.parameters_for(x)
             p = p._replace(**{k: getattr(p, k).to(acc) for k in ("tau", "threshold", "tau_r", "refractory")})
             x_acc = xi.to(acc)
-            result = run_reference(x_acc, zero_state(x_acc[0]), p, neuron.spike_fn, neuron.detach_reset, record)
+            state_acc = NeuronState(*(s.to(acc) for s in state))
+            result = run_reference(x_acc, state_acc, p, neuron.spike_fn, neuron.detach_reset, record)
         else:
-            result = neuron(xi, record=record)
+            result = neuron(xi, state, record=record)
         loss = (result.spikes.to(acc) * g).sum() + result.state.v.to(acc).sum() + 0.5 * result.state.r.to(acc).sum()
         if record:
             loss = loss + 0.3 * (result.v_seq.to(acc) * g.flip(0)).sum() + 0.2 * (result.r_seq.to(acc) * g).sum()
         loss.backward()
-        outs.append((result, {"x": xi.grad, **{k: p.grad for k, p in neuron.named_parameters()}}))
+        grads = {"x": xi.grad, **{k: p.grad for k, p in neuron.named_parameters()}}
+        if initial is not None:
+            grads.update(v0=state.v.grad, r0=state.r.grad)
+        outs.append((result, grads))
     return outs
 
 
@@ -89,6 +95,31 @@ def test_float32_equals_the_reference(name, shape) -> None:
         assert (a - b).abs().max() <= 1e-5 * b.abs().max().clamp(min=1)
     for key, value in g_ref.items():
         assert _rel(g_ours[key], value) < 1e-4, key
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("surrogate_name", SURROGATE_NAMES)
+@pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset", "lif_soft"])
+def test_every_surrogate_and_detach_reset_equal_the_reference(name, detach_reset, surrogate_name) -> None:
+    x = 1.2 * torch.randn(700, 3, 40, device="cuda") + 0.3
+    (ref, g_ref), (ours, g_ours) = _compare(name, x, surrogate=surrogate_name, detach_reset=detach_reset)
+    assert torch.equal(ours.spikes, ref.spikes)
+    assert (ours.v_seq - ref.v_seq).abs().max() <= 1e-5 * ref.v_seq.abs().max().clamp(min=1)
+    for key, value in g_ref.items():
+        assert value.abs().sum() > 0 and _rel(g_ours[key], value) < 1e-4, key
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset", "lif_soft"])
+def test_gradients_with_a_carried_initial_state(name) -> None:
+    """A non-zero initial membrane adds ``v0 dL/dh[0]`` to the decay's gradient."""
+    x = 1.2 * torch.randn(500, 3, 40, device="cuda") + 0.3
+    initial = NeuronState(0.5 * torch.randn(3, 40, device="cuda"), 0.3 * torch.rand(3, 40, device="cuda"))
+    (ref, g_ref), (ours, g_ours) = _compare(name, x, initial=initial)
+    assert torch.equal(ours.spikes, ref.spikes)
+    for key, value in g_ref.items():
+        assert value.abs().sum() > 0 and _rel(g_ours[key], value) < 1e-4, key
 
 
 @pytest.mark.gpu

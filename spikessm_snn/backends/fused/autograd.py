@@ -49,7 +49,7 @@ class _FusedFunction(torch.autograd.Function):
         v, r = v0.clone(), r0.clone()
         spikes, h, r_seq, flag = _launch_forward(spec, x, constants, v, r, v_reset, save=True)
         non_finite.copy_(flag)
-        ctx.save_for_backward(h, r_seq, *constants, r0)
+        ctx.save_for_backward(h, r_seq, *constants, v0, r0)
         ctx.spec, ctx.v_reset = spec, v_reset
         return spikes, h, r_seq, v, r
 
@@ -58,7 +58,7 @@ class _FusedFunction(torch.autograd.Function):
                  g_r_last: Tensor | None):  # fmt: skip
         if torch.is_grad_enabled():
             raise_no_double_backward("cupy")
-        h, r_seq, tau, threshold, tau_r, refractory, r0 = ctx.saved_tensors
+        h, r_seq, tau, threshold, tau_r, refractory, v0, r0 = ctx.saved_tensors
         steps, n = h.shape
         has_g_h, has_g_r = g_h is not None, g_r is not None and g_r.numel() > 0
         g_v, g_r_last = (torch.zeros_like(r0) if g is None else g.contiguous() for g in (g_v, g_r_last))
@@ -69,6 +69,7 @@ class _FusedFunction(torch.autograd.Function):
             h, r_seq if ctx.spec.refractory else h, tau, threshold, tau_r, refractory, r0, g_v, g_r_last,
             g_x, g_params, steps, n, ctx.v_reset, np.int32(has_g_h), np.int32(has_g_r),
         ])  # fmt: skip
+        g_params[0] += g_params[4] / tau * v0  # dh[0]/dtau = v0: dL/dv0 = tau dL/dh[0]
         return (g_x, *g_params, None, None, None)
 
 
