@@ -17,8 +17,7 @@ import functools
 import re
 import shutil
 import subprocess
-import tempfile
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -57,49 +56,60 @@ def _thread_loops(source: str) -> str:
     loops = []
     for name, params in _KERNEL.findall(source):
         params = re.sub(r"//[^\n]*", "", params)
-        names = [re.search(r"(\w+)\s*$", p.strip()).group(1) for p in params.split(",")]
-        loops.append(f'extern "C" void cpu_{name}({params}) {{\n'
-                     f"  for (long long t = 0; t < n; ++t) {{ blockIdx.x = t; {name}({', '.join(names)}); }}\n}}")  # fmt: skip
+        names = ", ".join(re.search(r"(\w+)\s*$", p.strip()).group(1) for p in params.split(","))
+        body = f"for (long long t = 0; t < n; ++t) {{ blockIdx.x = t; {name}({names}); }}"
+        loops.append(f'extern "C" void cpu_{name}({params}) {{ {body} }}')
     return "\n".join(loops)
 
 
-@functools.cache
-def _compiled(spec: KernelSpec) -> ctypes.CDLL:
-    source = kernel_source(spec)
-    folder = Path(tempfile.mkdtemp(prefix="fused_cpu_"))
-    (folder / "kernels.cpp").write_text(_CUDA_ON_CPU + source + "\n" + _thread_loops(source))
-    command = ["g++", "-std=c++17", "-O2", "-ffp-contract=off", "-fPIC", "-shared", "-Wno-unknown-pragmas",
-               str(folder / "kernels.cpp"), "-o", str(folder / "kernels.so")]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return ctypes.CDLL(str(folder / "kernels.so"))
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> Callable[[KernelSpec], ctypes.CDLL]:
+    """``compiled(spec)``: the kernels of ``spec`` with their thread loops, built once a module."""
+    folder = tmp_path_factory.mktemp("fused_cpu")
 
+    @functools.cache
+    def build(spec: KernelSpec) -> ctypes.CDLL:
+        source = kernel_source(spec)
+        cpp = folder / f"kernels{len(list(folder.iterdir()))}.cpp"
+        cpp.write_text(_CUDA_ON_CPU + source + "\n" + _thread_loops(source))
+        library = cpp.with_suffix(".so")
+        command = ["g++", "-std=c++17", "-O2", "-ffp-contract=off", "-fPIC", "-shared", "-Wno-unknown-pragmas",
+                   str(cpp), "-o", str(library)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        return ctypes.CDLL(str(library))
 
-def _launch_on_cpu(spec: KernelSpec, name: str, n: int, device: torch.device, args: list) -> None:
-    """``fused.launch.launch`` with the same argument conventions, on the compiled thread loop."""
-    acc = ctypes.c_double if spec.acc == "double" else ctypes.c_float
-    kinds = {np.int32: ctypes.c_int, np.int64: ctypes.c_longlong}
-
-    def convert(a):
-        if isinstance(a, torch.Tensor):
-            assert a.is_contiguous() and a.device.type == "cpu"
-            return ctypes.c_void_p(a.data_ptr())
-        if isinstance(a, np.generic):
-            return kinds[type(a)](int(a))
-        return ctypes.c_longlong(a) if isinstance(a, int) else acc(a)
-
-    getattr(_compiled(spec), f"cpu_{name}")(*(convert(a) for a in args))
+    return build
 
 
 @pytest.fixture
-def fused_on_cpu(monkeypatch):
-    monkeypatch.setattr(autograd, "launch", _launch_on_cpu)
+def fused_on_cpu(monkeypatch, compiled):
+    """``run_fused`` with ``fused.launch.launch`` replaced by a call of the compiled thread loop
+    (the same argument conventions: tensors as pointers, ``np.int32`` as int, ints as long long,
+    floats in the accumulator type)."""
+
+    def launch_on_cpu(spec: KernelSpec, name: str, n: int, device: torch.device, args: list) -> None:
+        acc = ctypes.c_double if spec.acc == "double" else ctypes.c_float
+        kinds = {np.int32: ctypes.c_int, np.int64: ctypes.c_longlong}
+
+        def convert(a):
+            if isinstance(a, torch.Tensor):
+                assert a.is_contiguous() and a.device.type == "cpu"
+                return ctypes.c_void_p(a.data_ptr())
+            if isinstance(a, np.generic):
+                return kinds[type(a)](int(a))
+            return ctypes.c_longlong(a) if isinstance(a, int) else acc(a)
+
+        getattr(compiled(spec), f"cpu_{name}")(*(convert(a) for a in args))
+
+    monkeypatch.setattr(autograd, "launch", launch_on_cpu)
     return autograd.run_fused
 
 
 NEURONS = {
-    "srr": lambda **kw: SRRNeuron(tau=0.7, tau_r=0.9, u_th=0.8, v_th=0.3, learn_tau=True, learn_tau_r=True,
-                                  learn_u_th=True, learn_v_th=True, **kw),  # fmt: skip
+    "srr": lambda **kw: SRRNeuron(
+        tau=0.7, tau_r=0.9, u_th=0.8, v_th=0.3, learn_tau=True, learn_tau_r=True, learn_u_th=True, learn_v_th=True, **kw
+    ),
     "lif_hard": lambda **kw: ResetLIFNeuron(tau=0.5, v_threshold=0.7, v_reset=-0.2, learn_threshold=True, **kw),
     "lif_soft": lambda **kw: ResetLIFNeuron(tau=0.9, reset="soft", learn_tau=True, **kw),
 }
