@@ -4,15 +4,17 @@ Soft-reset neurons (SRR, soft ResetLIF) have a spike condition that only gets ha
 more earlier spikes (``srr-and-pmbc.md``), so bounding each undecided margin with the undecided
 spikes all 0 and all 1 decides steps for certain; ``compression.py`` does that on the
 undecided steps only and finishes the last ones with a short sequential pass; ``autograd.py``
-adds the exact BPTT backward as a reverse scan.
+adds the BPTT backward as a reverse scan (the loop's gradient to rounding; no second derivative).
 
 Exact means equal to the ``'torch'`` loop bit for bit in the spikes, in float32 as in float64:
 margins inside a rounding band, which the bounds cannot decide for the loop's arithmetic, are
 *settled*: that neuron is recomputed by an exact loop (the fused kernel on GPU where CuPy is
 installed, else the reference). Hard reset is not monotone in earlier spikes for negative
 inputs, so hard-reset neurons are all settled (``stats['settled'] == neurons``): exact, not
-faster. ``result.stats`` reports ``iterations`` (bounding passes), ``finish_steps`` (steps of
-the sequential finish), ``settled`` and ``neurons``.
+faster. The work runs in float64, where a state that overflows the loop's dtype stays finite:
+such a state is reported (``check_finite``), never answered silently. ``result.stats`` reports
+``iterations`` (bounding passes), ``finish_steps`` (steps of the sequential finish), ``settled``
+and ``neurons``.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from ..scan import reverse_affine_scan
 from .compression import PerNeuron, compress, margins, rounding_guard, trajectory
 
 GROUP_ELEMENTS = 2**27  # the most steps x neurons in one group
-BYTES_PER_ELEMENT = 120  # peak memory per step and neuron of forward + backward (measured, CPU, float32 input)
+BYTES_PER_ELEMENT = 200  # peak memory per step and neuron, forward + backward (measured 160-200, CPU, float32 input)
 MEMORY_SHARE = 0.5  # of the memory available when the call starts
 
 
@@ -52,7 +52,7 @@ def _available_bytes(device: torch.device) -> int | None:
 
 
 def group_elements(device: torch.device) -> int:
-    """Steps x neurons of one group: ``GROUP_ELEMENTS`` (about 16 GB of work), or less where
+    """Steps x neurons of one group: ``GROUP_ELEMENTS`` (about 27 GB of work), or less where
     ``MEMORY_SHARE`` of the available memory holds less at ``BYTES_PER_ELEMENT``."""
     available = _available_bytes(device)
     if available is None:

@@ -5,7 +5,8 @@ trained for: the neuron with threshold ``U`` on ``x`` is the unit-threshold neur
 scaled by ``U``, so ``m = U * SDN(x / U)`` (this is how learnable thresholds stay usable, as
 the SpikingSSM block's division by ``exp(ln_vth)``). Then ``s = surrogate(m + x - U)`` with
 ``m`` computed without gradient: the gradient reaches ``x`` (and ``U``) only through the
-surrogate at the same step, as in the paper. The recorded membrane is ``(m + x)(1 - s)``.
+surrogate at the same step, as in the paper (a plain autograd graph: second derivatives too).
+The recorded membrane is ``(m + x)(1 - s)``.
 Approximate: see the shipped weights' record for its agreement with the exact neuron.
 """
 
