@@ -153,6 +153,25 @@ def test_work_is_split_into_neuron_groups_exactly(randn, monkeypatch) -> None:
     _assert_grads_close(g_ours, g_whole)
 
 
+def test_groups_are_sized_from_the_memory_available(randn, monkeypatch) -> None:
+    """Half the memory available at ``BYTES_PER_ELEMENT`` bounds a group: with room for 300 x 5
+    elements, 300 steps of 24 neurons run in 5 groups, with the reference's spikes and gradients."""
+    cpu = torch.device("cpu")
+    assert autograd._available_bytes(cpu) > 0  # read from the host here
+    monkeypatch.setattr(autograd, "_available_bytes", lambda device: None)
+    assert autograd.group_elements(cpu) == autograd.GROUP_ELEMENTS  # unknown: the cap
+    room = 2 * 300 * 5 * autograd.BYTES_PER_ELEMENT
+    monkeypatch.setattr(autograd, "_available_bytes", lambda device: room)
+    assert autograd.group_elements(cpu) == 1500
+    groups, real = [], autograd._forward_group
+    monkeypatch.setattr(autograd, "_forward_group", lambda x, *rest: groups.append(x.shape[1]) or real(x, *rest))
+    x = randn(300, 4, 6, scale=1.5, mean=0.2)
+    (ref, g_ref), (ours, g_ours) = _both(SETTINGS["srr"], x, randn(300, 4, 6), shape=(6,), **TRAINABLE)
+    assert groups == [5, 5, 5, 5, 4]
+    assert torch.equal(ours.spikes, ref.spikes)
+    _assert_grads_close(g_ours, g_ref)
+
+
 def test_margins_inside_the_rounding_band_are_settled(randn, monkeypatch) -> None:
     """With a guard band as wide as the margins themselves nothing is decided by bounds:
     every neuron goes to the exact loop, and the spikes are still the reference's."""
