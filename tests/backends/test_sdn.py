@@ -174,6 +174,9 @@ def test_the_loader_refuses_tampered_and_mismatched_files(tmp_path) -> None:
     save_sdn(model, metadata, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="does not hold this SDN architecture"):
         load_sdn(tmp_path / "other.pt")
+    torch.save({"format": "spikessm-sdn/1", "state_dict": {"decode.bias": 1.0}}, tmp_path / "hollow.pt")
+    with pytest.raises(ValueError, match="lacks the tensors or the record"):
+        load_sdn(tmp_path / "hollow.pt")
     torch.save({"format": "something-else"}, tmp_path / "foreign.pt")
     with pytest.raises(ValueError, match="not an SDN weights file"):
         load_sdn(tmp_path / "foreign.pt")

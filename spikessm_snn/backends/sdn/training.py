@@ -122,7 +122,11 @@ def load_sdn(path: str | Path) -> tuple[SurrogateDynamicNetwork, dict[str, Any]]
         raise ValueError(f"{path} is not a loadable SDN weights file: {error}") from error
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not an SDN weights file of format {FORMAT!r}")
-    state, metadata = blob["state_dict"], blob["metadata"]
+    state, metadata = blob.get("state_dict"), blob.get("metadata")
+    if not (isinstance(state, dict) and all(isinstance(t, Tensor) for t in state.values())
+            and isinstance(metadata, dict) and isinstance(metadata.get("tau"), float)
+            and isinstance(metadata.get("train_steps"), int)):  # fmt: skip
+        raise ValueError(f"{path} lacks the tensors or the record (tau, train_steps) of an SDN weights file")
     if _checksum(state, metadata) != blob.get("checksum"):
         raise ValueError(f"{path}: checksum mismatch; the weights or their record were changed after training")
     model = SurrogateDynamicNetwork()
