@@ -149,10 +149,15 @@ def test_a_bad_aan_line_is_refused_naming_its_file_and_line(line, message, tmp_p
 
 
 def test_aan_reading_leaves_the_csv_field_limit_alone(tmp_path) -> None:
-    limit = csv.field_size_limit()
-    _aan(tmp_path, {"train": ["1\ta\tb\t" + "x" * 200_000 + "\ty"], "test": ["0\te\tf\tp\tq"]})
-    train_set, _, _, _ = load_task("lra-retrieval", tmp_path)
-    assert train_set.tokens.shape == (1, 2, RETRIEVAL_LENGTH) and csv.field_size_limit() == limit
+    """A document longer than csv's default field limit (131072) is read, and the process-wide
+    limit is left as it was."""
+    previous = csv.field_size_limit(131072)
+    try:
+        _aan(tmp_path, {"train": ["1\ta\tb\t" + "x" * 200_000 + "\ty"], "test": ["0\te\tf\tp\tq"]})
+        train_set, _, _, _ = load_task("lra-retrieval", tmp_path)
+        assert train_set.tokens.shape == (1, 2, RETRIEVAL_LENGTH) and csv.field_size_limit() == 131072
+    finally:
+        csv.field_size_limit(previous)
 
 
 def test_an_empty_aan_split_is_refused(tmp_path) -> None:
