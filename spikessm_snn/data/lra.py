@@ -26,13 +26,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from .files import check_labels, check_not_empty, decode, read_bytes, regular_file, text_lines
+from .files import check_not_empty, decode, read_bytes, regular_file, text_lines
 from .tokens import OneHotTokens, pad
 
 BYTE_VOCAB = 257
 TEXT_LENGTH = 4096
 RETRIEVAL_LENGTH = 4000
-CLASSES = 2  # every task here: negative / positive, unrelated / related, disconnected / connected
 MAX_PATHFINDER_PIXELS = 256 * 256  # Path-X (pathfinder128) is 128 x 128
 
 
@@ -62,7 +61,8 @@ def imdb_text(data_dir: str | Path) -> tuple[Dataset, Dataset]:
 
 
 def _binary_label(text: str, where: str) -> int:
-    """``0``/``1`` (also as ``0.0``/``1.0``, as LRA writes them); anything else is refused."""
+    """A label of the two classes of Retrieval and Pathfinder: ``0``/``1`` (also ``0.0``/``1.0``, as
+    LRA writes them); anything else is refused."""
     try:
         value = float(text)
     except ValueError:
@@ -123,7 +123,6 @@ def pathfinder(data_dir: str | Path, seed: int = 0) -> tuple[Dataset, Dataset]:
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     cut = len(order) - max(1, len(order) // 10)
     data = TensorDataset(pixels, torch.tensor(labels))
-    check_labels(data.tensors[1], CLASSES, Path(data_dir) / "metadata")
     return torch.utils.data.Subset(data, order[:cut].tolist()), torch.utils.data.Subset(data, order[cut:].tolist())
 
 
