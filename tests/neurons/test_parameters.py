@@ -111,3 +111,13 @@ def test_a_saturated_trainable_decay_stays_inside_its_open_range(raw, randn) -> 
         assert 0 <= p.tau_r.item() < 1 and p.refractory.item() > 0
         results.append(neuron(x).spikes)
     assert torch.equal(results[0], results[1])
+
+
+@pytest.mark.gpu
+def test_the_fused_backend_refuses_a_loaded_value_out_of_range() -> None:
+    neuron = SRRNeuron(backend="cupy").cuda()
+    state = neuron.state_dict()
+    state["tau_r.value"] = torch.tensor(-0.5)
+    neuron.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"neuron constant tau_r must be .* it holds -0\.5"):
+        neuron(torch.randn(40, 2, device="cuda"))
