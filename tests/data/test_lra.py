@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -114,9 +117,105 @@ def test_the_two_tower_classifier_shares_its_stack_and_checks_shapes(randn) -> N
         model(randn(3, 16, 5))
 
 
-def test_retrieval_trains_end_to_end(tmp_path) -> None:
-    _aan(tmp_path, {"train": ["1\ta\tb\tsame\tsame", "0\tc\td\tone\tother"] * 2, "test": ["1\te\tf\tp\tp"]})
+def test_retrieval_learns_whether_two_documents_match(tmp_path) -> None:
+    """Related (1) when both documents repeat the same letter: learnable only from both towers
+    together (through their product); every one of the four test pairs is right after training,
+    where chance gets half."""
+    pairs = [("a", "a"), ("z", "z"), ("a", "z"), ("z", "a")]
+
+    def line(i: int, a: str, b: str, length: int) -> str:
+        return f"{int(a == b)}\tp{i}\tq{i}\t{a * length}\t{b * length}"
+
+    train_lines = [line(i, a, b, 3000 + 100 * i) for i, (a, b) in enumerate(pairs * 2)]
+    _aan(tmp_path, {"train": train_lines, "test": [line(i, a, b, 2500 + 300 * i) for i, (a, b) in enumerate(pairs)]})
     config = TrainConfig(task="lra-retrieval", model="s4d", data_dir=str(tmp_path), d_model=4, d_state=2, layers=1,
-                         epochs=1, batch=2)  # fmt: skip
+                         epochs=6, batch=4, lr=0.05)  # fmt: skip
     history = train(config, tmp_path / "run", progress=False)
-    assert history[0]["test_accuracy"] in (0.0, 1.0) and np.isfinite(history[0]["loss"])
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"] and np.isfinite(history[-1]["loss"])
+    assert history[-1]["test_accuracy"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("0.7\ta\tb\tx\ty", r"new_aan_pairs\.train\.tsv:2: label '0.7' is not 0 or 1"),
+     ("5\ta\tb\tx\ty", r"new_aan_pairs\.train\.tsv:2: label '5' is not 0 or 1"),
+     ("yes\ta\tb\tx\ty", r"new_aan_pairs\.train\.tsv:2: label 'yes' is not 0 or 1"),
+     ("1\ta\tb\tx", r"new_aan_pairs\.train\.tsv:2: 4 fields; a line holds label, id1, id2, text1, text2")],
+)  # fmt: skip
+def test_a_bad_aan_line_is_refused_naming_its_file_and_line(line, message, tmp_path) -> None:
+    _aan(tmp_path, {"train": ["1\ta\tb\tp\tq", line], "test": ["0\te\tf\tp\tq"]})
+    with pytest.raises(ValueError, match=message):
+        load_task("lra-retrieval", tmp_path)
+
+
+def test_aan_reading_leaves_the_csv_field_limit_alone(tmp_path) -> None:
+    """A document longer than csv's default field limit (131072) is read, and the process-wide
+    limit is left as it was."""
+    previous = csv.field_size_limit(131072)
+    try:
+        _aan(tmp_path, {"train": ["1\ta\tb\t" + "x" * 200_000 + "\ty"], "test": ["0\te\tf\tp\tq"]})
+        train_set, _, _, _ = load_task("lra-retrieval", tmp_path)
+        assert train_set.tokens.shape == (1, 2, RETRIEVAL_LENGTH) and csv.field_size_limit() == 131072
+    finally:
+        csv.field_size_limit(previous)
+
+
+def test_an_empty_aan_split_is_refused(tmp_path) -> None:
+    _aan(tmp_path, {"train": ["1\ta\tb\tp\tq"], "test": []})
+    with pytest.raises(ValueError, match=r"new_aan_pairs\.test\.tsv holds no items"):
+        load_task("lra-retrieval", tmp_path)
+
+
+def test_non_utf8_text_is_refused_naming_its_file_and_line(tmp_path) -> None:
+    _aan(tmp_path, {"train": ["1\ta\tb\tp\tq"], "test": ["0\te\tf\tp\tq"]})
+    (tmp_path / "new_aan_pairs.test.tsv").write_bytes(b"0\te\tf\tp\tq\n1\te\tf\tp\t\xff\xfe\n")
+    with pytest.raises(ValueError, match=r"new_aan_pairs\.test\.tsv:2: not UTF-8 text \(byte 0xff\)"):
+        load_task("lra-retrieval", tmp_path)
+    _imdb(tmp_path / "imdb")
+    (tmp_path / "imdb" / "test" / "pos" / "0_7.txt").write_bytes(b"fine\nstill fine\nnot \xc3(")
+    with pytest.raises(ValueError, match=r"test/pos/0_7\.txt:3: not UTF-8 text \(byte 0xc3\)"):
+        load_task("lra-text", tmp_path / "imdb")
+    _pathfinder(tmp_path / "pf", 3)
+    (tmp_path / "pf" / "metadata" / "0.npy").write_bytes(b"imgs/0 sample_0.png 0 1\n\x80\n")
+    with pytest.raises(ValueError, match=r"metadata/0\.npy:2: not UTF-8 text \(byte 0x80\)"):
+        load_task("pathfinder", tmp_path / "pf")
+
+
+def test_a_fifo_given_as_a_text_file_is_refused_without_blocking(tmp_path, outcome_within) -> None:
+    _aan(tmp_path, {"train": ["1\ta\tb\tp\tq"]})
+    os.mkfifo(tmp_path / "new_aan_pairs.test.tsv")  # opening it for reading would block
+    error = outcome_within(20, load_task, "lra-retrieval", tmp_path)
+    assert isinstance(error, ValueError) and "new_aan_pairs.test.tsv is not a regular file" in str(error)
+
+
+def _metadata(root, lines: list[str]) -> None:
+    (root / "metadata" / "0.npy").write_text("".join(line + "\n" for line in lines))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("imgs/0 sample_1.png 0 3 8 1.5", r"0\.npy:2: label '3' is not 0 or 1"),
+     ("../outside x.png 0 1", r"0\.npy:2: the image path '\.\./outside/x\.png' leaves the data folder"),
+     ("imgs/0 ../../x.png 0 1", r"0\.npy:2: the image path 'imgs/0/\.\./\.\./x\.png' leaves the data folder"),
+     ("/etc passwd 0 1", r"0\.npy:2: the image path '/etc/passwd' leaves the data folder"),
+     ("imgs/0 sample_1.png", r"0\.npy:2: 2 fields; a line holds subdir, file, _, label"),
+     ("imgs/0 big.png 0 1", r"0\.npy:2: .*big\.png is 9x8, the first image 8x8"),
+     ("imgs/0 junk.png 0 1", r"0\.npy:2: .*junk\.png is not a readable image")],
+    ids=["label", "parent_folder", "parent_in_name", "absolute", "short_line", "other_size", "not_an_image"],
+)  # fmt: skip
+def test_a_bad_pathfinder_line_is_refused_naming_its_file_and_line(line, message, tmp_path) -> None:
+    _pathfinder(tmp_path / "pf", 3)
+    (tmp_path / "outside").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8), mode="L").save(tmp_path / "outside" / "x.png")
+    Image.fromarray(np.zeros((8, 9), np.uint8), mode="L").save(tmp_path / "pf" / "imgs" / "0" / "big.png")
+    (tmp_path / "pf" / "imgs" / "0" / "junk.png").write_bytes(b"not a png")
+    _metadata(tmp_path / "pf", ["imgs/0 sample_0.png 0 1 8 1.5", line])
+    with pytest.raises(ValueError, match=message):
+        load_task("pathfinder", tmp_path / "pf")
+
+
+def test_too_few_pathfinder_images_for_a_split_are_refused(tmp_path) -> None:
+    _pathfinder(tmp_path, 3)
+    _metadata(tmp_path, ["imgs/0 sample_0.png 0 1"])
+    with pytest.raises(ValueError, match="lists 1 images; a train/test split needs 2"):
+        load_task("pathfinder", tmp_path)
