@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from spikessm_snn.data.lra import BYTE_VOCAB, RETRIEVAL_LENGTH
+from spikessm_snn.data.lra import BYTE_VOCAB, RETRIEVAL_LENGTH, aan_retrieval, imdb_text, pathfinder
 from spikessm_snn.data.tasks import load_task
 from spikessm_snn.models import SequenceClassifier
 from spikessm_snn.ssm import s4d_block
@@ -31,8 +31,9 @@ def _imdb(root) -> None:
 
 def test_imdb_reviews_are_read_byte_by_byte(tmp_path) -> None:
     _imdb(tmp_path)
-    train_set, test_set, d_input, classes = load_task("lra-text", tmp_path)
-    assert (len(train_set), len(test_set), d_input, classes) == (3, 2, BYTE_VOCAB, 2)
+    train_set, test_set = imdb_text(tmp_path)
+    task = load_task("lra-text", tmp_path)
+    assert (len(train_set), len(test_set), task.d_input, task.classes) == (3, 2, BYTE_VOCAB, 2)
     assert train_set.labels.tolist() == [0, 1, 1]  # neg first, then pos, files sorted
     x, y = train_set[2]
     ids = x.argmax(1)[: len("loved it é".encode())]
@@ -57,9 +58,10 @@ def _aan(root, rows: dict[str, list[str]]) -> None:
 
 def test_aan_pairs_become_two_documents_an_item(tmp_path) -> None:
     _aan(tmp_path, {"train": ["1\ta\tb\tdoc one\tdoc two", '0.0\tc\td\tx\t"quoted" y'], "test": ["0\te\tf\tp\tq"]})
-    train_set, test_set, d_input, classes = load_task("lra-retrieval", tmp_path)
+    train_set, test_set = aan_retrieval(tmp_path)
+    task = load_task("lra-retrieval", tmp_path)
     x, y = train_set[1]
-    assert x.shape == (2, RETRIEVAL_LENGTH, BYTE_VOCAB) and d_input == BYTE_VOCAB and classes == 2
+    assert x.shape == (2, RETRIEVAL_LENGTH, BYTE_VOCAB) and task.d_input == BYTE_VOCAB and task.classes == 2
     assert train_set.labels.tolist() == [1, 0] and len(test_set) == 1 and int(y) == 0
     assert bytes((x[1].argmax(1)[:10] - 1).tolist()) == b'"quoted" y'
 
@@ -88,14 +90,15 @@ def _pathfinder(root, count: int, seed: int = 0) -> list[np.ndarray]:
 
 def test_pathfinder_images_are_read_pixel_by_pixel_and_split(tmp_path) -> None:
     images = _pathfinder(tmp_path, 20)
-    train_set, test_set, d_input, classes = load_task("pathfinder", tmp_path, seed=3)
-    assert (len(train_set), len(test_set), d_input, classes) == (18, 2, 1, 2)
+    train_set, test_set = pathfinder(tmp_path, seed=3)
+    task = load_task("pathfinder", tmp_path, seed=3)
+    assert (len(train_set), len(test_set), task.d_input, task.classes) == (18, 2, 1, 2)
     index = train_set.indices[0]
     x, y = train_set[0]
     assert x.shape == (64, 1) and int(y) == index % 2
     assert torch.allclose(x[:, 0], torch.from_numpy(images[index].reshape(-1) / 255).float())
     assert set(train_set.indices).isdisjoint(test_set.indices)
-    assert train_set.indices == load_task("pathfinder", tmp_path, seed=3)[0].indices  # seeded
+    assert train_set.indices == pathfinder(tmp_path, seed=3)[0].indices  # seeded
 
 
 def test_a_missing_pathfinder_image_is_named(tmp_path) -> None:
@@ -112,7 +115,7 @@ def test_the_two_tower_classifier_shares_its_stack_and_checks_shapes(randn) -> N
     assert logits.shape == (3, 2)
     single = SequenceClassifier(5, 2, s4d_block, d_model=8, layers=1).double()
     single.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("decoder")}, strict=False)
-    assert torch.allclose(model._pooled(x[:, 0]), single._pooled(x[:, 0]))  # one stack for both towers
+    assert torch.allclose(model._pooled(x[:, 0], None), single._pooled(x[:, 0], None))  # one stack for both towers
     with pytest.raises(ValueError, match=r"\[B, 2, L, d_input\]"):
         model(randn(3, 16, 5))
 
@@ -154,7 +157,7 @@ def test_aan_reading_leaves_the_csv_field_limit_alone(tmp_path) -> None:
     previous = csv.field_size_limit(131072)
     try:
         _aan(tmp_path, {"train": ["1\ta\tb\t" + "x" * 200_000 + "\ty"], "test": ["0\te\tf\tp\tq"]})
-        train_set, _, _, _ = load_task("lra-retrieval", tmp_path)
+        train_set, _ = aan_retrieval(tmp_path)
         assert train_set.tokens.shape == (1, 2, RETRIEVAL_LENGTH) and csv.field_size_limit() == 131072
     finally:
         csv.field_size_limit(previous)
