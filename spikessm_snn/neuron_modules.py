@@ -16,17 +16,18 @@ from torch import Tensor, nn
 
 from .backends.registry import BACKENDS, constants_dtype, get_backend, run_backend
 from .backends.result import MultiStepResult
-from .neurons.checks import check_input, check_parameters, check_state
+from .neurons.checks import check_finite_run, check_input, check_parameters, check_state
 from .neurons.dynamics import NeuronParameters, NeuronState, neuron_step, zero_state
-from .neurons.parameters import ConstrainedParameter
+from .neurons.parameters import ConstrainedParameter, check_in_range
 from .neurons.surrogate import SpikeFunction, resolve_spike_function
 
 
 class SpikingNeuron(nn.Module):
     """A member of the neuron family of ``dynamics.py`` (use ``SRRNeuron`` / ``ResetLIFNeuron``).
 
-    Each constant is a module whose call returns its value: a ``ConstrainedParameter``, or (in the
-    snnTorch adapter) the tensor as snnTorch keeps it.
+    Each constant is a module whose call returns its value and whose ``in_dtype(dtype)`` returns it
+    in the dtype a backend computes in: a ``ConstrainedParameter``, or (in the snnTorch adapter) the
+    tensor as snnTorch keeps it.
     """
 
     def __init__(
@@ -63,17 +64,15 @@ class SpikingNeuron(nn.Module):
         return tuple(BACKENDS)
 
     def parameters_for(self, x: Tensor, dtype: torch.dtype | None = None) -> NeuronParameters:
-        """The current constants in ``dtype`` (default: the input's), checked against one step's shape."""
+        """The current constants in ``dtype`` (default: the input's), checked against one step's shape
+        and (when they changed since the last check) against their ranges in that dtype; trainable
+        ones only with ``check_finite`` (``check_in_range``)."""
         step_shape = x.shape[1:] if x.dim() >= 2 else x.shape
         dtype = x.dtype if dtype is None else dtype
-        p = NeuronParameters(
-            self.tau().to(dtype),
-            self.threshold().to(dtype),
-            self.tau_r().to(dtype),
-            self.refractory().to(dtype),
-            self.hard_reset,
-            self.v_reset,
-        )
+        constants = (self.tau, self.threshold, self.tau_r, self.refractory)
+        values = [constant.in_dtype(dtype) for constant in constants]
+        check_in_range(constants, values, dtype, trainable=self.check_finite)  # without: no host sync per step
+        p = NeuronParameters(*values, self.hard_reset, self.v_reset)
         check_parameters(p, step_shape, x.device)
         return p
 
@@ -84,16 +83,20 @@ class SpikingNeuron(nn.Module):
         with the constants rounded to it; ``'cupy'`` computes in float32 on the upcast input with
         the float32 constants (``registry.constants_dtype``).
         """
-        check_input(x_seq, multi_step=True, check_finite=False)  # NaN/inf: checked by run_backend
+        check_input(x_seq, multi_step=True)  # NaN/inf and overflow: checked by the backend
         p = self.parameters_for(x_seq[0], constants_dtype(self.backend, x_seq.dtype))
         state = self._state_for(x_seq[0], state)
         return run_backend(self.backend, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)
 
     def step(self, x: Tensor, state: NeuronState | None = None) -> tuple[Tensor, NeuronState]:
-        """One step ``x [B, ...]`` -> ``(spikes [B, ...], state)``; the same maths as every backend."""
-        check_input(x, multi_step=False, check_finite=self.check_finite)
+        """One step ``x [B, ...]`` -> ``(spikes [B, ...], state)``; the same maths as every backend.
+        With ``check_finite``, NaN/inf in ``x`` or a state that overflowed raise."""
+        check_input(x, multi_step=False)
         p = self.parameters_for(x)
-        return neuron_step(x, self._state_for(x, state), p, self.spike_fn, self.detach_reset)
+        spikes, new_state = neuron_step(x, self._state_for(x, state), p, self.spike_fn, self.detach_reset)
+        if self.check_finite:
+            check_finite_run(x, new_state, "x")
+        return spikes, new_state
 
     @staticmethod
     def _state_for(x: Tensor, state: NeuronState | None) -> NeuronState:

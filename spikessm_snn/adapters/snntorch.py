@@ -49,7 +49,7 @@ except ImportError as error:  # pragma: no cover - exercised only without snntor
 
 from ..backends.result import BackendUnavailableError
 from ..neuron_modules import BackendOfNeuron, SpikingNeuron, owned_state
-from ..neurons.checks import check_input
+from ..neurons.checks import check_finite_run, check_input
 from ..neurons.dynamics import NeuronState, charge, reset_potential
 from ..neurons.surrogate import SpikeFunction, Surrogate, resolve_spike_function
 
@@ -82,6 +82,9 @@ class _Constant(nn.Module):
         if self.low is None and self.high is None:
             return self.value
         return self.value.clamp(self.low, self.high)
+
+    def in_dtype(self, dtype: torch.dtype) -> Tensor:
+        return self().to(dtype)
 
     def extra_repr(self) -> str:
         kind = "learnt" if isinstance(self.value, nn.Parameter) else "fixed"
@@ -194,7 +197,7 @@ class _SnnTorchNeuron(BackendOfNeuron, snn.Leaky):
             spikes, (v, r) = self.neuron.step(x, state)
             self._keep(v, r)
             return spikes, v
-        check_input(x, multi_step=False, check_finite=self.neuron.check_finite)
+        check_input(x, multi_step=False)
         p = self.neuron.parameters_for(x)
         mem = state.v
         if self.reset_mechanism != "none":
@@ -205,6 +208,8 @@ class _SnnTorchNeuron(BackendOfNeuron, snn.Leaky):
         mem = charge(x, mem, p.tau)
         if self.reset_mechanism == "subtract":
             mem = mem - p.threshold * previous
+        if self.neuron.check_finite:
+            check_finite_run(x, (mem,), "x")
         self._keep(mem, state.r)
         return self.neuron.spike_fn(mem - p.threshold), mem
 

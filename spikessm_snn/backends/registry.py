@@ -1,7 +1,9 @@
 """The one table of multi-step backends: their names, whether each can run here, and why not.
 
-A backend is a function ``(x_seq, state, params, spike_fn, detach_reset, record) ->
-MultiStepResult`` (see ``reference.run_reference``). Two questions decide whether it runs:
+A backend is a function ``(x_seq, state, params, spike_fn, detach_reset, record, check_finite)
+-> MultiStepResult`` (see ``reference.run_reference``); with ``check_finite`` it raises for NaN/inf
+in ``x_seq`` and for a state that overflowed the input's dtype, each as its arithmetic allows
+(after the run where that costs no more). Two questions decide whether it runs:
 ``installed()`` (this machine: libraries, GPU) is asked when the backend is selected;
 ``unsupported(x_seq, params, spike_fn)`` (these inputs) is asked at every call. Each
 answers ``None`` when fine, else the reason, which the error shows to the user.
@@ -15,7 +17,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..neurons.checks import check_finite_values
 from ..neurons.dynamics import NeuronParameters, NeuronState
 from ..neurons.surrogate import SpikeFunction
 from .fused import cupy_missing, fused_unsupported, run_fused
@@ -38,7 +39,6 @@ class Backend:
     run: Runner
     installed: Callable[[], str | None] = _always
     unsupported: Callable[[Tensor, NeuronParameters, SpikeFunction], str | None] = _always
-    checks_finite: bool = False  # run() takes check_finite= and checks while it reads x
     # float16/bfloat16 input computed in float32 on the upcast input, the constants taken in float32
     # (the others compute in the input's dtype, constants rounded to it, as a plain torch loop does)
     half_in_float32: bool = False
@@ -49,13 +49,7 @@ BACKENDS: dict[str, Backend] = {
     "pmbc": Backend("pmbc", exact=True, run=run_pmbc, unsupported=pmbc_unsupported),
     "sdn": Backend("sdn", exact=False, run=run_sdn, unsupported=sdn_unsupported),
     "cupy": Backend(
-        "cupy",
-        exact=True,
-        run=run_fused,
-        installed=cupy_missing,
-        unsupported=fused_unsupported,
-        checks_finite=True,
-        half_in_float32=True,
+        "cupy", exact=True, run=run_fused, installed=cupy_missing, unsupported=fused_unsupported, half_in_float32=True
     ),
 }
 
@@ -89,16 +83,12 @@ def run_backend(
     check_finite: bool = True,
 ) -> MultiStepResult:
     """Run backend ``name`` after asking whether it supports these inputs; NaN/inf in
-    ``x_seq`` raise when ``check_finite`` (inside the kernel where the backend can)."""
+    ``x_seq`` and a state that overflowed raise when ``check_finite``."""
     backend = get_backend(name)
     reason = backend.unsupported(x_seq, params, spike_fn)
     if reason is not None:
         raise BackendUnavailableError(f"backend {name!r} cannot run this call: {reason}")
-    if backend.checks_finite:
-        return backend.run(x_seq, state, params, spike_fn, detach_reset, record, check_finite=check_finite)
-    if check_finite:
-        check_finite_values(x_seq)
-    return backend.run(x_seq, state, params, spike_fn, detach_reset, record)
+    return backend.run(x_seq, state, params, spike_fn, detach_reset, record, check_finite)
 
 
 def available_backends() -> dict[str, str | None]:

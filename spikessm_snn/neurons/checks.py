@@ -1,6 +1,8 @@
-"""Clear errors for bad input, raised before any backend runs."""
+"""Clear errors for bad input (shapes, dtypes, NaN/inf, parameters, states) and for a state that overflowed."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -10,9 +12,9 @@ from .dynamics import NeuronParameters, NeuronState
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def check_input(x: Tensor, multi_step: bool, check_finite: bool) -> None:
-    """``x`` is ``[T, B, ...]`` (multi-step) or ``[B, ...]`` (single step), floating, and finite
-    when ``check_finite``."""
+def check_input(x: Tensor, multi_step: bool) -> None:
+    """``x`` is ``[T, B, ...]`` (multi-step) or ``[B, ...]`` (single step), floating, not empty
+    (NaN/inf: ``check_finite_values`` / ``check_finite_run``)."""
     name, layout, rank = ("x_seq", "[T, B, ...]", 2) if multi_step else ("x", "[B, ...]", 1)
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -22,8 +24,6 @@ def check_input(x: Tensor, multi_step: bool, check_finite: bool) -> None:
         raise ValueError(f"{name} must be {layout} (at least {rank} dims), got shape {tuple(x.shape)}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
-    if check_finite:
-        check_finite_values(x, name)
 
 
 def check_finite_values(x: Tensor, name: str = "x_seq") -> None:
@@ -33,8 +33,33 @@ def check_finite_values(x: Tensor, name: str = "x_seq") -> None:
         raise_non_finite(name)
 
 
+def check_finite_run(x: Tensor, states: Iterable[Tensor], name: str = "x_seq") -> None:
+    """Raise if the input ``x`` holds NaN or inf, else if one of the ``states`` it led to does
+    (the state overflowed): one reduction pass each, one host sync for both.
+
+    Enough for the loop's arithmetic: once ``v`` or ``r`` is inf or NaN it stays inf or NaN
+    (``tau > 0``; a hard reset of inf gives NaN), so a finite final state means finite states
+    throughout; a backend whose arithmetic can recover passes every step's state."""
+    low, high = torch.aminmax(x)
+    flags = [~(torch.isfinite(low) & torch.isfinite(high))]
+    flags += [~torch.isfinite(state).all() for state in states]
+    x_bad, *state_bad = torch.stack(flags).tolist()
+    if x_bad:
+        raise_non_finite(name)
+    if any(state_bad):
+        raise_overflow(x.dtype)
+
+
 def raise_non_finite(name: str = "x_seq") -> None:
     raise ValueError(f"{name} holds NaN or inf (pass check_finite=False to skip this check)")
+
+
+def raise_overflow(dtype: torch.dtype) -> None:
+    limit = torch.finfo(dtype).max
+    raise ValueError(
+        f"the neuron state overflowed {str(dtype).removeprefix('torch.')} (beyond {limit:.4g}) on finite input; "
+        "scale the input down or compute in a wider dtype (pass check_finite=False to skip this check)"
+    )
 
 
 def check_parameters(p: NeuronParameters, step_shape: torch.Size, device: torch.device) -> None:
@@ -64,3 +89,11 @@ def check_state(state: NeuronState, step_shape: torch.Size, x: Tensor) -> None:
             )
         if value.device != x.device or value.dtype != x.dtype:
             raise ValueError(f"state {name} is {value.dtype} on {value.device}, input is {x.dtype} on {x.device}")
+
+
+def raise_no_double_backward(backend: str) -> None:
+    """For a backend whose backward is not differentiable, called under ``create_graph=True``."""
+    raise RuntimeError(
+        f"backend {backend!r} computes its gradient without a graph, so it has no second derivative "
+        "(backward with create_graph=True); use backend 'torch' for higher-order gradients"
+    )

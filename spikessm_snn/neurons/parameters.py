@@ -1,33 +1,71 @@
-"""Neuron constants that stay in their range by construction, fixed or trainable.
+"""Neuron constants, fixed or trainable, held exactly and checked where they are used.
 
-A fixed constant is a buffer holding its value exactly. A trainable one is an unconstrained
-``raw`` parameter mapped into its range: decays ``sigmoid(raw)`` in (0, 1), thresholds and
-refractory magnitudes ``softplus(raw)`` in (0, inf) (as suggested in ``srr-and-pmbc.md``).
+A fixed constant is a float64 buffer holding the value given, kept float64 through ``.float()``,
+``.double()``, ``.half()`` (a float32 buffer would turn ``tau=0.9`` into 0.8999999761581421
+under ``.double()``); ``in_dtype`` rounds it to the input's dtype at each use. A trainable one
+is an unconstrained ``raw`` parameter in the module's dtype (its initial value rounded to it),
+mapped into its range: decays ``sigmoid(raw)``, thresholds and refractory magnitudes
+``softplus(raw)`` (as suggested in ``srr-and-pmbc.md``), clamped so that rounding cannot put the
+value on a bound the open interval excludes.
+
+Construction refuses values outside the range or outside float32's normal range (``u_th=1e-50``
+would be 0 in float32). ``check_in_range`` checks the values in the input's dtype where they
+are used: a stored value changed by ``load_state_dict`` or in place, a trainable one whose raw
+parameter became NaN, or a value that rounds out of range in float16 raise an error naming the
+constant. A value found in range is not checked again until it changes (its version counter),
+so a fixed constant costs one check (one host sync on a GPU) per dtype, not one per call. A
+trainable one changes at every optimizer step: it is checked with the neuron's ``check_finite``
+only, so that without it a training step waits for nothing (and can be captured in a CUDA graph).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# range name -> (lowest, lowest included, highest, highest included, description)
-_RANGES: dict[str, tuple[float, bool, float, bool, str]] = {
-    "decay": (0.0, False, 1.0, True, "in (0, 1]"),
-    "refractory_decay": (0.0, True, 1.0, False, "in [0, 1)"),
-    "positive": (0.0, False, math.inf, False, "> 0"),
-    "nonnegative": (0.0, True, math.inf, False, ">= 0"),
+
+class Range(NamedTuple):
+    low: float
+    low_included: bool
+    high: float
+    high_included: bool
+    text: str
+
+
+RANGES: dict[str, Range] = {
+    "decay": Range(0.0, False, 1.0, True, "in (0, 1]"),
+    "refractory_decay": Range(0.0, True, 1.0, False, "in [0, 1)"),
+    "positive": Range(0.0, False, math.inf, False, "> 0"),
+    "nonnegative": Range(0.0, True, math.inf, False, ">= 0"),
 }
+_FLOAT32 = torch.finfo(torch.float32)
 
 
 def _in_range(value: float, kind: str, trainable: bool) -> bool:
-    low, low_in, high, high_in, _ = _RANGES[kind]
+    low, low_in, high, high_in, _ = RANGES[kind]
     if trainable:  # the trainable maps reach open intervals only
         low_in, high_in = False, False
     return (value > low or (low_in and value == low)) and (value < high or (high_in and value == high))
+
+
+def _outside(value: Tensor, kind: str) -> Tensor:
+    """Where ``value`` is NaN, inf or out of its range (elementwise, bool)."""
+    low, low_in, high, high_in, _ = RANGES[kind]
+    below = value < low if low_in else value <= low
+    above = value > high if high_in else value >= high
+    return below | above | ~torch.isfinite(value)
+
+
+def _version(t: Tensor) -> int | None:
+    try:
+        return t._version
+    except RuntimeError:  # inference tensors keep no version counter: check at every use
+        return None
 
 
 class ConstrainedParameter(nn.Module):
@@ -37,17 +75,22 @@ class ConstrainedParameter(nn.Module):
         super().__init__()
         value = float(value)
         if not math.isfinite(value) or not _in_range(value, kind, trainable):
-            rng = _RANGES[kind][4]
             extra = " (a trainable one must lie strictly inside its range)" if trainable else ""
-            raise ValueError(f"{name} must be {rng}{extra}, got {value}")
+            raise ValueError(f"{name} must be {RANGES[kind].text}{extra}, got {value}")
+        if value != 0 and not _FLOAT32.tiny <= abs(value) <= _FLOAT32.max:
+            raise ValueError(
+                f"{name}={value:g} is outside float32's normal range ({_FLOAT32.tiny:.3g} .. {_FLOAT32.max:.3g}); "
+                "the neurons compute in the input's dtype"
+            )
         self.name, self.kind, self.trainable = name, kind, trainable
-        full = torch.full(tuple(shape), value)
+        exact = torch.full(tuple(shape), value, dtype=torch.float64)
+        self._checked: tuple[Any, ...] | None = None  # (stored tensor, version, dtype) last found in range
         if not trainable:
-            self.register_buffer("value", full)
+            self.register_buffer("value", exact)
         elif kind in ("decay", "refractory_decay"):
-            self.raw = nn.Parameter(torch.logit(full))
+            self.raw = nn.Parameter(torch.logit(exact).to(torch.get_default_dtype()))
         else:
-            self.raw = nn.Parameter(full + torch.log(-torch.expm1(-full)))  # softplus^-1
+            self.raw = nn.Parameter((exact + torch.log(-torch.expm1(-exact))).to(torch.get_default_dtype()))
 
     def forward(self) -> Tensor:
         if not self.trainable:
@@ -56,5 +99,74 @@ class ConstrainedParameter(nn.Module):
             return torch.sigmoid(self.raw)
         return F.softplus(self.raw)
 
+    def in_dtype(self, dtype: torch.dtype) -> Tensor:
+        """The value rounded to ``dtype``; a trainable one clamped inside its open interval there."""
+        value = self().to(dtype)
+        if not self.trainable:
+            return value
+        info = torch.finfo(dtype)
+        if self.kind in ("decay", "refractory_decay"):
+            return value.clamp(info.tiny, 1.0 - info.eps / 2)  # the largest float below 1
+        return value.clamp(min=info.tiny)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> ConstrainedParameter:
+        """Moves follow the module; a fixed value stays float64 (``.float()``/``.half()`` keep it exact)."""
+        exact = None if self.trainable else self.value
+        super()._apply(fn, recurse)
+        if exact is not None and self.value.dtype != torch.float64:
+            self.value = exact.to(self.value.device)
+        return self
+
+    def _stored(self) -> Tensor:
+        return self.raw if self.trainable else self.value
+
+    def checked_for(self, dtype: torch.dtype) -> bool:
+        if self._checked is None:
+            return False
+        stored, version, checked_dtype = self._checked
+        current = self._stored()
+        return stored is current and version is not None and version == _version(current) and checked_dtype == dtype
+
+    def mark_checked(self, dtype: torch.dtype) -> None:
+        stored = self._stored()
+        self._checked = (stored, _version(stored), dtype)
+
     def extra_repr(self) -> str:
         return f"{self.name}, {'trainable' if self.trainable else 'fixed'}, shape={tuple(self().shape)}"
+
+
+def check_in_range(
+    constants: Sequence[nn.Module], values: Sequence[Tensor], dtype: torch.dtype, trainable: bool = True
+) -> None:
+    """Raise if a ``ConstrainedParameter``'s value in ``dtype`` is NaN, inf or out of its range: one
+    reduction over the constants that changed since they were last found in range (none: no work,
+    no sync). ``trainable=False`` leaves the trainable ones out: they change at every optimizer step,
+    and their map keeps them in range unless the raw parameter is not finite (then a check of NaN/inf,
+    like the input's). Other modules (the snnTorch adapter's constants, clamped as snnTorch clamps
+    them) are not checked here."""
+    stale = [
+        (c, v)
+        for c, v in zip(constants, values, strict=True)
+        if isinstance(c, ConstrainedParameter) and (trainable or not c.trainable) and not c.checked_for(dtype)
+    ]
+    if not stale:
+        return
+    with torch.no_grad():
+        bad = torch.stack([_outside(v, c.kind).any() for c, v in stale]).tolist()
+    for (constant, value), is_bad in zip(stale, bad, strict=True):
+        if is_bad:
+            raise ValueError(_out_of_range_message(constant, value.detach(), dtype))
+    for constant, _ in stale:
+        constant.mark_checked(dtype)
+
+
+def _out_of_range_message(constant: ConstrainedParameter, value: Tensor, dtype: torch.dtype) -> str:
+    found = value[_outside(value, constant.kind)].flatten()[0].item()
+    stored = constant().detach()
+    if not bool(_outside(stored.to(torch.float64), constant.kind).any()):
+        how = f"it rounds to {found!r} in {str(dtype).removeprefix('torch.')}: compute in a wider dtype"
+    elif constant.trainable:
+        how = f"its raw parameter gives {found!r} (did the training diverge?)"
+    else:
+        how = f"it holds {found!r} (loaded or changed after construction)"
+    return f"neuron constant {constant.name} must be {RANGES[constant.kind].text} and finite, but {how}"

@@ -55,6 +55,19 @@ def test_leaky_conventions_equal_snn_leaky(mechanism, randn) -> None:
     assert torch.allclose(gb_ours, gb_theirs, rtol=1e-12, atol=0)
 
 
+def test_leaky_conventions_refuse_nan_input_and_an_overflowing_membrane() -> None:
+    """Checked after the step (as the papers' neurons are): the bad step's membrane is not kept."""
+    lif = ResetLIF.leaky(beta=1.0, threshold=3e38)
+    with pytest.raises(ValueError, match="x holds NaN or inf"):
+        lif(torch.tensor([float("nan"), 1.0]))
+    lif(torch.full((2,), 2e38))
+    with pytest.raises(ValueError, match="state overflowed float32"):
+        lif(torch.full((2,), 2e38))
+    assert torch.equal(lif.mem, torch.full((2,), 2e38))
+    lif.neuron.check_finite = False
+    assert torch.isinf(lif(torch.full((2,), 2e38))[1]).all()
+
+
 @pytest.mark.parametrize("mechanism", ["subtract", "zero", "none"])
 def test_strict_threshold_matters_where_the_membrane_hits_it(mechanism) -> None:
     x = _dyadic(torch.Generator().manual_seed(5), 60, 4, 32)
@@ -311,7 +324,9 @@ def test_spikeplot_draws_our_spikes_and_traces(randn) -> None:
 def test_srr_returns_spk_and_mem_and_keeps_the_refractory_trace_inside(randn) -> None:
     srr = SRR(beta=0.6, beta_r=0.8, threshold=1.0, refractory=0.5).double()
     x = randn(30, 2, 3, scale=2.0)
-    reference = SRRNeuron(0.6, 0.8, 1.0, 0.5).double()(x, record=True)
+    # snnTorch holds a float as a float32 tensor, as snn.Leaky does: .double() keeps it rounded
+    as_held = (torch.tensor(value).item() for value in (0.6, 0.8, 1.0, 0.5))
+    reference = SRRNeuron(*as_held).double()(x, record=True)
     steps = [srr(x_t) for x_t in x[:13]]
     assert all(len(out) == 2 for out in steps)  # spk, mem = srr(x) as with snn.Leaky
     assert torch.equal(srr.ref, reference.r_seq[12]) and srr.ref.sum() > 0

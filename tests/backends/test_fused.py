@@ -13,17 +13,10 @@ import re
 
 import pytest
 import torch
-from fused_without_gpu import (
-    KernelsOnCpu,
-    compile_for_gpu,
-    host_compiler_missing,
-    kernel_parameters,
-    nvrtc_missing,
-    surrogate_on_cpu,
-)
+from fused_without_gpu import compile_for_gpu, host_compiler_missing, kernel_parameters, nvrtc_missing, surrogate_on_cpu
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
-from spikessm_snn.backends.fused import autograd, cupy_missing, run_fused
+from spikessm_snn.backends.fused import cupy_missing
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
 from spikessm_snn.backends.reference import run_reference
 from spikessm_snn.backends.registry import constants_dtype
@@ -84,43 +77,22 @@ def _on_the_gpu(neuron, x, state, record):
     return neuron(x, state, record=record)
 
 
-@pytest.fixture(scope="module")
-def kernels_on_cpu(tmp_path_factory) -> KernelsOnCpu:
-    reason = host_compiler_missing()
-    if reason is not None:
-        pytest.skip(reason)
-    return KernelsOnCpu(tmp_path_factory.mktemp("kernels"))
-
-
-@pytest.fixture
-def on_the_cpu(kernels_on_cpu, monkeypatch):
-    """The fused backend with its kernels on the CPU: ``(neuron, x, state, record) -> result``."""
-    monkeypatch.setattr(autograd, "launch", kernels_on_cpu.launch)
-    kernels_on_cpu.calls.clear()
-
-    def run(neuron, x, state, record):
-        state = zero_state(x[0]) if state is None else state
-        p = neuron.parameters_for(x[0], constants_dtype("cupy", x.dtype))
-        return run_fused(x, state, p, neuron.spike_fn, neuron.detach_reset, record, neuron.check_finite)
-
-    return run
-
-
 ALL_OUTPUTS = ("spikes", "v", "r", "v_seq", "r_seq")
 
 
 def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True, state: NeuronState | None = None,
-             loss_on: tuple[str, ...] = ALL_OUTPUTS, x_grad: bool = True):  # fmt: skip
+             loss_on: tuple[str, ...] = ALL_OUTPUTS, x_grad: bool = True, **options):  # fmt: skip
     """Reference and fused results with the gradients of one loss on the outputs ``loss_on`` (the
     sequences where recorded) to the input (if ``x_grad``), every trainable constant and, where
-    given, the initial state. The reference is the loop in the accumulator
-    type (float32; float64 for float64 input) on the upcast input, with the neuron's constants in
-    that type (never rounded to a half-precision input's)."""
+    given, the initial state; ``options`` go to the neuron (surrogate, detach_reset). The
+    reference is the loop in the accumulator type (float32; float64 for float64 input) on the
+    upcast input, with the neuron's constants in that type (never rounded to a half-precision
+    input's); its gradients come as ``(gradient, scale)`` (``_gradient_and_scale``)."""
     acc = torch.float64 if x.dtype == torch.float64 else torch.float32
     g = torch.randn(x.shape, device=x.device, dtype=acc, generator=torch.Generator(x.device).manual_seed(7))
     outs = []
     for backend in ("torch", "fused"):
-        neuron = NEURONS[name](shape=(x.shape[-1],)).to(x.device, acc)
+        neuron = NEURONS[name](shape=(x.shape[-1],), **options).to(x.device, acc)
         xi = x.detach().clone().requires_grad_(x_grad)
         s0 = None if state is None else NeuronState(*(s.detach().clone().requires_grad_() for s in state))
         if backend == "torch":
@@ -133,19 +105,41 @@ def _compare(name: str, x: torch.Tensor, fused=_on_the_gpu, record: bool = True,
         outputs = {"spikes": result.spikes, "v": result.state.v, "r": result.state.r, "v_seq": result.v_seq,
                    "r_seq": result.r_seq}  # fmt: skip
         weights = {"spikes": g, "v": 1.0, "r": 0.5, "v_seq": 0.3 * g.flip(0), "r_seq": 0.2 * g}
-        sum((outputs[k].to(acc) * weights[k]).sum() for k in loss_on if outputs[k] is not None).backward()
-        grads = {**({"x": xi.grad} if x_grad else {}), **{k: p.grad for k, p in neuron.named_parameters()}}
+        terms = [(outputs[k].to(acc) * weights[k]).sum() for k in loss_on if outputs[k] is not None]
+        leaves = {**({"x": xi} if x_grad else {}), **dict(neuron.named_parameters())}
         if s0 is not None:
-            grads.update(v0=s0.v.grad, r0=s0.r.grad)
-        outs.append((result, grads))
+            leaves.update(v0=s0.v, r0=s0.r)
+        if backend == "torch":
+            outs.append((result, _gradient_and_scale(terms, leaves)))
+        else:
+            sum(terms).backward()  # one backward: the kernel gets every gradient at once
+            outs.append((result, {k: leaf.grad for k, leaf in leaves.items()}))
     return outs
 
 
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.float() - b.float()).norm() / b.float().norm().clamp(min=1e-30)).item()
+def _gradient_and_scale(terms: list[torch.Tensor], leaves: dict[str, torch.Tensor]) -> dict:
+    """For each leaf, the gradient of ``sum(terms)`` and the size of what that gradient sums:
+    ``sum_k |d term_k / d leaf|`` (elementwise, at least the gradient's size; more where the loss's
+    terms cancel)."""
+    per_term = [torch.autograd.grad(t, list(leaves.values()), retain_graph=True, allow_unused=True)
+                for t in terms if t.requires_grad]  # fmt: skip
+    out = {}
+    for i, (key, leaf) in enumerate(leaves.items()):
+        parts = [torch.zeros_like(leaf) if grads[i] is None else grads[i] for grads in per_term]
+        out[key] = (sum(parts), sum(part.abs() for part in parts))
+    return out
 
 
-def _assert_equal_to_the_reference(outs, state_tol: float, grad_tol: float) -> None:
+def _rel(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> float:
+    """``|a - b|`` relative to ``scale``, the size of the terms summed into ``b``: a sum rounded in
+    another order is off by a few units of rounding of its terms, not of its (maybe cancelled)
+    result, while a wrong or missing term is off by a fraction of the terms."""
+    return ((a.double() - b.double()).norm() / scale.double().norm().clamp(min=1e-30)).item()
+
+
+def _assert_equal_to_the_reference(outs, state_tol: float, grad_tol: float, nonzero: bool = False) -> None:
+    """Spikes equal; states within ``state_tol`` of the largest; gradients within ``grad_tol``
+    (``_rel``), and each not all zero where ``nonzero``."""
     (ref, g_ref), (ours, g_ours) = outs
     assert torch.equal(ours.spikes.to(ref.spikes.dtype), ref.spikes)
     pairs = [(ours.state.v, ref.state.v), (ours.state.r, ref.state.r)]
@@ -154,8 +148,9 @@ def _assert_equal_to_the_reference(outs, state_tol: float, grad_tol: float) -> N
     for a, b in pairs:
         assert (a.to(b.dtype) - b).abs().max() <= state_tol * b.abs().max().clamp(min=1)
     assert g_ours.keys() == g_ref.keys()
-    for key, value in g_ref.items():
-        assert _rel(g_ours[key], value) < grad_tol, key
+    for key, (value, scale) in g_ref.items():
+        assert not nonzero or value.abs().sum() > 0, key
+        assert _rel(g_ours[key], value, scale) < grad_tol, key
 
 
 @pytest.mark.parametrize("record", [False, True])
@@ -214,7 +209,7 @@ def _given_state(steps: int, device: str = "cpu") -> tuple[torch.Tensor, NeuronS
     return x, NeuronState(v, r)
 
 
-GIVEN_STATE = ["srr_trainable", "srr_without_refractory", "lif_soft_rect", "lif_hard_atan_detached"]
+GIVEN_STATE = ["srr_trainable", "srr_without_refractory", "lif_soft_rect", "lif_hard_atan_detached", "lif_hard_offset"]
 
 
 @pytest.mark.parametrize("name", GIVEN_STATE)
@@ -224,6 +219,25 @@ def test_kernels_on_the_cpu_carry_a_given_state(name, on_the_cpu) -> None:
     x, state = _given_state(80)
     for record in (False, True):
         _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, record, state), 1e-13, 1e-12)
+
+
+# (surrogate, detach_reset) on the CPU (the GPU test takes every pair), for the neurons that leave both to the test
+SURROGATE_SETTINGS = [("triangle", False), ("triangle", True), ("sigmoid", True), ("atan", False), ("rect", True)]
+ANY_SURROGATE = ["srr_trainable", "lif_hard_offset", "lif_soft"]
+
+
+@pytest.mark.parametrize(("surrogate_name", "detach_reset"), SURROGATE_SETTINGS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ANY_SURROGATE)
+def test_kernels_on_the_cpu_with_each_surrogate_and_a_given_state(name, dtype, surrogate_name, detach_reset,
+                                                                  on_the_cpu) -> None:  # fmt: skip
+    """States bit for bit (the kernel rounds each operation as the loop does) and every gradient
+    non-zero and to rounding, ``tau``'s through the first step's ``tau v0`` included."""
+    x, state = _given_state(300)
+    x, state = x.to(dtype), NeuronState(*(s.to(dtype) for s in state))
+    outs = _compare(name, x, on_the_cpu, state=state, surrogate=surrogate_name, detach_reset=detach_reset)
+    assert 0 < outs[0][0].spikes.mean() < 1
+    _assert_equal_to_the_reference(outs, 0.0, 1e-5 if dtype == torch.float32 else 1e-12, nonzero=True)
 
 
 @pytest.mark.parametrize("requires_grad", [False, True])
@@ -237,12 +251,35 @@ def test_kernels_on_the_cpu_find_nan_or_inf(requires_grad, on_the_cpu) -> None:
     assert on_the_cpu(neuron, x.clone().requires_grad_(requires_grad), None, False).spikes[:23].sum() > 0
 
 
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_without_the_check_the_forward_kernel_gets_no_flag_to_read_back(requires_grad, kernels_on_cpu,
+                                                                        on_the_cpu) -> None:  # fmt: skip
+    """``check_finite=False``: the kernel's flag pointer is null, so nothing is read back (no host
+    synchronisation), even for input that holds NaN and a state that overflows."""
+    x = torch.tensor([3e38, 3e38, float("nan"), 0.0]).reshape(-1, 1, 1).expand(-1, 2, 3).contiguous()
+    neuron = NEURONS["srr_trainable"](check_finite=False)
+    on_the_cpu(neuron, x.requires_grad_(requires_grad), None, False)
+    spec, name, args = kernels_on_cpu.calls[-1]
+    passed = {label: arg for (_, label), arg in zip(kernel_parameters(kernel_source(spec), name), args, strict=True)}
+    assert name == "neuron_forward" and passed["non_finite"] is None
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", NEURONS)
 @pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 33), (1000, 4, 64), (4096, 2, 127)])
 def test_float32_equals_the_reference(name, shape) -> None:
     x = 1.2 * torch.randn(shape, device="cuda") + 0.3
     _assert_equal_to_the_reference(_compare(name, x), 1e-5, 1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("surrogate_name", SURROGATE_NAMES)
+@pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("name", ANY_SURROGATE)
+def test_each_surrogate_and_detach_reset_equal_the_reference(name, surrogate_name, detach_reset) -> None:
+    x = 1.2 * torch.randn(700, 3, 40, device="cuda") + 0.3
+    outs = _compare(name, x, surrogate=surrogate_name, detach_reset=detach_reset)
+    _assert_equal_to_the_reference(outs, 1e-5, 1e-4, nonzero=True)
 
 
 @pytest.mark.gpu
@@ -358,14 +395,18 @@ def test_nan_or_inf_is_found_by_the_kernel(requires_grad) -> None:
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["srr_trainable", "srr", "lif_hard"])
 def test_no_host_synchronisation_without_the_check(name) -> None:
-    """With ``check_finite=False`` a forward and a backward only queue work on the device: torch's
-    sync debug mode raises at any synchronising call. With the check, its one read-back raises there."""
+    """With ``check_finite=False`` a forward and a backward only queue work on the device, also
+    after an optimizer-like change of the trainable constants: torch's sync debug mode raises at
+    any synchronising call. With the check, its one read-back raises there."""
     x = torch.randn(200, 4, 16, device="cuda") + 0.3
     neuron = NEURONS[name](shape=(16,), backend="cupy", check_finite=False).cuda()
     neuron(x.clone().requires_grad_()).spikes.sum().backward()  # compile and load the kernels first
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
+        with torch.no_grad():
+            for parameter in neuron.parameters():
+                parameter.add_(0.01)
         with torch.no_grad():
             neuron(x)
         result = neuron(x.clone().requires_grad_(), record=True)

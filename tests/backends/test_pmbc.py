@@ -7,6 +7,8 @@ import torch
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.pmbc import autograd, compression
+from spikessm_snn.neurons.dynamics import NeuronState
+from spikessm_snn.neurons.surrogate import SURROGATE_NAMES
 
 SETTINGS = {
     "srr": lambda **kw: SRRNeuron(tau=0.5, tau_r=0.8, u_th=1.0, v_th=0.5, **kw),
@@ -88,7 +90,7 @@ def test_gradients_equal_the_reference(setting, dtype, randn) -> None:
     _assert_grads_close(g_ours, g_ref)
 
 
-@pytest.mark.parametrize("surrogate", ["triangle", "sigmoid", "atan"])
+@pytest.mark.parametrize("surrogate", SURROGATE_NAMES)
 @pytest.mark.parametrize("detach_reset", [False, True])
 def test_gradients_for_each_surrogate_and_detach_reset(surrogate, detach_reset, randn) -> None:
     x = randn(150, 2, 6, scale=1.5)
@@ -96,6 +98,29 @@ def test_gradients_for_each_surrogate_and_detach_reset(surrogate, detach_reset, 
         SETTINGS["srr"], x, randn(150, 2, 6), surrogate=surrogate, detach_reset=detach_reset, shape=(6,), **TRAINABLE
     )
     _assert_grads_close(g_ours, g_ref)
+
+
+@pytest.mark.parametrize("surrogate", ["triangle", "rect"])
+@pytest.mark.parametrize("detach_reset", [False, True])
+@pytest.mark.parametrize("setting", ["srr", "lif_soft"])
+def test_gradients_reach_the_initial_state(setting, surrogate, detach_reset, randn) -> None:
+    """A carried state ``(v0, r0)`` that requires grad: its gradients and the constants' (the
+    decay's takes ``v0 dL/dh[0]``) equal the reference's."""
+    x = randn(200, 3, 4, scale=1.5, mean=0.2)
+    v0, r0 = randn(3, 4), randn(3, 4, scale=0.5).abs()
+    g = randn(200, 3, 4)
+    learn = TRAINABLE if setting == "srr" else {"learn_tau": True, "learn_threshold": True}
+    out = []
+    for backend in ("torch", "pmbc"):
+        neuron = SETTINGS[setting](backend=backend, surrogate=surrogate, detach_reset=detach_reset, shape=(4,), **learn)
+        state = NeuronState(v0.clone().requires_grad_(), r0.clone().requires_grad_())
+        result = neuron.double()(x, state, record=True)
+        loss = (result.spikes * g).sum() + 0.3 * (result.v_seq * g.flip(0)).sum() + result.state.r.sum()
+        loss.backward()
+        out.append((result.spikes, {"v0": state.v.grad, "r0": state.r.grad,
+                                    **{name: p.grad for name, p in neuron.named_parameters()}}))  # fmt: skip
+    assert torch.equal(out[0][0], out[1][0])
+    _assert_grads_close(out[1][1], out[0][1])
 
 
 def test_a_carried_state_continues_exactly(randn) -> None:
@@ -126,6 +151,25 @@ def test_work_is_split_into_neuron_groups_exactly(randn, monkeypatch) -> None:
     assert torch.equal(ours.spikes, ref.spikes)
     _assert_grads_close(g_ours, g_ref)
     _assert_grads_close(g_ours, g_whole)
+
+
+def test_groups_are_sized_from_the_memory_available(randn, monkeypatch) -> None:
+    """Half the memory available at ``BYTES_PER_ELEMENT`` bounds a group: with room for 300 x 5
+    elements, 300 steps of 24 neurons run in 5 groups, with the reference's spikes and gradients."""
+    cpu = torch.device("cpu")
+    assert autograd._available_bytes(cpu) > 0  # read from the host here
+    monkeypatch.setattr(autograd, "_available_bytes", lambda device: None)
+    assert autograd.group_elements(cpu) == autograd.GROUP_ELEMENTS  # unknown: the cap
+    room = 2 * 300 * 5 * autograd.BYTES_PER_ELEMENT
+    monkeypatch.setattr(autograd, "_available_bytes", lambda device: room)
+    assert autograd.group_elements(cpu) == 1500
+    groups, real = [], autograd._forward_group
+    monkeypatch.setattr(autograd, "_forward_group", lambda x, *rest: groups.append(x.shape[1]) or real(x, *rest))
+    x = randn(300, 4, 6, scale=1.5, mean=0.2)
+    (ref, g_ref), (ours, g_ours) = _both(SETTINGS["srr"], x, randn(300, 4, 6), shape=(6,), **TRAINABLE)
+    assert groups == [5, 5, 5, 5, 4]
+    assert torch.equal(ours.spikes, ref.spikes)
+    _assert_grads_close(g_ours, g_ref)
 
 
 def test_margins_inside_the_rounding_band_are_settled(randn, monkeypatch) -> None:

@@ -22,9 +22,29 @@ def test_logits_at_t_depend_only_on_tokens_up_to_t(block) -> None:
     changed = tokens.clone()
     changed[:, 25:] = torch.randint(0, 50, (2, 15))
     assert torch.allclose(model(changed)[:, :25], logits[:, :25], rtol=0, atol=1e-10)
-    assert model.embedding.weight is dict(model.named_parameters())["embedding.weight"]  # one tied matrix
     with pytest.raises(ValueError, match="integer ids"):
         model(torch.randn(2, 40))
+
+
+def test_the_output_head_is_the_embedding_matrix() -> None:
+    """Token 7 never appears in the input: its embedding row reaches the output only through a
+    tied head, where it is the logit of 7 and nothing else; the gradient of that logit reaches it."""
+    torch.manual_seed(0)
+    vocab, d_model = 20, 8
+    model = CausalLanguageModel(vocab, partial(s4d_block, d_state=4), d_model=d_model, layers=1).double()
+    assert sum(p.shape == (vocab, d_model) for p in model.parameters()) == 1
+    tokens = torch.randint(0, 7, (2, 12))
+    logits = model(tokens)
+    with torch.no_grad():
+        model.embedding.weight[7] += torch.randn(d_model, dtype=torch.float64)
+    moved = model(tokens)
+    assert not torch.allclose(moved[..., 7], logits[..., 7])
+    others = [k for k in range(vocab) if k != 7]
+    assert torch.equal(moved[..., others], logits[..., others])
+    model.zero_grad()
+    model(tokens)[..., 7].sum().backward()
+    assert model.embedding.weight.grad[7].abs().sum() > 0
+    assert model.embedding.weight.grad[8:].abs().sum() == 0  # neither in the input nor the logit taken
 
 
 def test_training_on_a_tiny_wikitext_folder_lowers_the_perplexity(tmp_path) -> None:

@@ -9,8 +9,9 @@ and out with float32 arithmetic and float32 constants (the neuron hands them ove
 ``registry.constants_dtype``): spikes equal the float32 reference on the upcast input.
 
 Nothing here waits for the device: with ``check_finite=False`` a call only queues kernels (and
-can be captured in a CUDA graph); with the check, the flag the forward kernel sets on NaN/inf is
-read back once a call, one host synchronisation.
+can be captured in a CUDA graph); with the check, the flag the forward kernel sets on NaN/inf in
+the input or on a state beyond the input dtype's range is read back once a call, one host
+synchronisation. The backward has no graph of its own: no second derivatives.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...neurons.checks import raise_non_finite
+from ...neurons.checks import raise_no_double_backward, raise_non_finite, raise_overflow
 from ...neurons.dynamics import NeuronParameters, NeuronState, reset_potential
 from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..result import MultiStepResult
@@ -36,7 +37,8 @@ def _launch_forward(
     non_finite: Tensor | None,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
     """Spikes ``[T, N]`` and, unless ``SAVE_NOTHING``, ``h`` and ``r`` ``[T, N]``; ``v``, ``r`` ``[N]``
-    advance in place; ``non_finite [1]`` (if given) is set where the input held NaN or inf."""
+    advance in place; ``non_finite [1]`` (if given) gets bit 1 where the input held NaN or inf and
+    bit 2 where the state passed the input dtype's largest value."""
     steps, n = x.shape
     spikes = torch.empty_like(x)
     h, r_seq = (None, None) if save == SAVE_NOTHING else (torch.empty_like(x, dtype=v.dtype) for _ in range(2))
@@ -47,10 +49,11 @@ def _launch_forward(
 
 class _FusedFunction(torch.autograd.Function):
     """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]`` and the
-    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` is set where ``x`` held NaN or inf.
+    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` (if given) receives the forward kernel's flag.
 
     Gradients are not materialised: an output nobody used passes ``None`` to the backward, whose
-    kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` is computed only when ``x`` wants it."""
+    kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` is computed only when ``x`` wants it.
+    The backward is not itself differentiable: ``create_graph=True`` raises."""
 
     @staticmethod
     def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, save, non_finite):
@@ -64,6 +67,8 @@ class _FusedFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor | None):
+        if torch.is_grad_enabled():
+            raise_no_double_backward("cupy")
         h, r_seq, tau, threshold, tau_r, refractory, v0, r0 = ctx.saved_tensors
         steps, n = h.shape
         given = dict(zip(("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last"), grads, strict=True))
@@ -79,6 +84,18 @@ class _FusedFunction(torch.autograd.Function):
         return (g_x, *g_params, None, None, None, None)
 
 
+def _raise_for(non_finite: Tensor | None, dtype: torch.dtype) -> None:
+    """With the check (``non_finite`` given), read the forward kernel's flag back, the call's one
+    host synchronisation: raise for NaN/inf in the input, else for a state that overflowed ``dtype``."""
+    if non_finite is None:
+        return
+    flag = int(non_finite.item())
+    if flag & 1:
+        raise_non_finite()
+    if flag & 2:
+        raise_overflow(dtype)
+
+
 def run_fused(
     x_seq: Tensor,
     state: NeuronState,
@@ -89,7 +106,8 @@ def run_fused(
     check_finite: bool = True,
 ) -> MultiStepResult:
     """``x_seq [T, B, ...]`` (any layout; copied if not contiguous) on a CUDA device; NaN/inf in
-    the input are found by the forward kernel as it reads it, and raise when ``check_finite``."""
+    the input and a state beyond the input dtype's range are found by the forward kernel as it
+    runs, and raise when ``check_finite``."""
     steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
     acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
     x = x_seq.reshape(steps, -1).contiguous()
@@ -105,14 +123,12 @@ def run_fused(
     if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
         v, r = v0.clone(), r0.clone()
         spikes, _, _ = _launch_forward(spec, x, constants, v, r, p.v_reset, SAVE_NOTHING, non_finite)
-        if non_finite is not None and non_finite.item():  # the one host synchronisation, with the check
-            raise_non_finite()
+        _raise_for(non_finite, x.dtype)
         final = NeuronState(v.reshape(step_shape).to(x.dtype), r.reshape(step_shape).to(x.dtype))
         return MultiStepResult(spikes.reshape(x_seq.shape), final)
     save = SAVE_EVERY_R if record else SAVE_FOR_BACKWARD
     spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset, save, non_finite)
-    if non_finite is not None and non_finite.item():  # the one host synchronisation, with the check
-        raise_non_finite()
+    _raise_for(non_finite, x.dtype)
 
     def shaped(t: Tensor) -> Tensor:
         return t.reshape(*t.shape[:-1], *step_shape).to(x_seq.dtype)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from ...neurons.surrogate import Surrogate
 
 FORWARD_CHUNK = 32  # steps of input in registers per thread, double-buffered; halved for float64
@@ -91,6 +93,7 @@ typedef {acc} acc_t;
 #define BCHUNK {max(1, spec.backward_chunk // width)}
 #define HARD_RESET {int(spec.hard_reset)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
+#define IO_MAX {torch.finfo(getattr(torch, spec.dtype)).max!r}{"f" if acc == "float" else ""}
 {has}
 __device__ __forceinline__ acc_t load_io(io_t p) {{ return {load}; }}
 __device__ __forceinline__ io_t store_io(acc_t v) {{ return {store}; }}
@@ -108,7 +111,8 @@ __device__ __forceinline__ bool has_trace(acc_t c, acc_t r0, acc_t tau_r) {{
 _FORWARD = r"""
 // h = tau v + x;  z = (h - u) - r;  s = z >= 0;  v = reset(h, s);  r = tau_r r + c s
 // save: 0 nothing (h_seq, r_seq may be null); 1 h, and r where the trace can be non-zero (what
-// the backward reads); 2 h and every r (recorded). non_finite: null, or set to 1 on NaN/inf in x.
+// the backward reads); 2 h and every r (recorded). non_finite: null, or or-ed with 1 on NaN/inf in x
+// and with 2 where h or r passed the input dtype's largest value (the state overflowed it).
 extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
@@ -116,7 +120,7 @@ extern "C" __global__ void neuron_forward(
     const long long steps, const long long n, const acc_t v_reset, const int save, int* __restrict__ non_finite) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  bool finite = true;
+  bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
   acc_t v = v_state[i], r = r_state[i];
   const bool save_r = save == 2 || (save == 1 && has_trace(c, r, ar));
@@ -138,6 +142,7 @@ extern "C" __global__ void neuron_forward(
         const acc_t xt = load_io(cur[k]);
         finite &= isfinite(xt);
         const acc_t h = add(mul(a, v), xt);
+        bounded &= fabs(h) <= IO_MAX;  // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
         const bool s = sub(sub(h, u), r) >= (acc_t)0;
         spikes[t * n + i] = store_io(s ? (acc_t)1 : (acc_t)0);
         if (save) h_seq[t * n + i] = h;
@@ -147,13 +152,14 @@ extern "C" __global__ void neuron_forward(
         v = s ? sub(h, u) : h;
 #endif
         r = add(mul(ar, r), s ? c : (acc_t)0);
+        bounded &= fabs(r) <= IO_MAX;
         if (save_r) r_seq[t * n + i] = r;
       }
     }
   }
   v_state[i] = v;
   r_state[i] = r;
-  if (!finite && non_finite) atomicOr(non_finite, 1);
+  if ((!finite || !bounded) && non_finite) atomicOr(non_finite, (finite ? 0 : 1) | (bounded ? 0 : 2));
 }
 """
 

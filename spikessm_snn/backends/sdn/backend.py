@@ -5,7 +5,8 @@ trained for: the neuron with threshold ``U`` on ``x`` is the unit-threshold neur
 scaled by ``U``, so ``m = U * SDN(x / U)`` (this is how learnable thresholds stay usable, as
 the SpikingSSM block's division by ``exp(ln_vth)``). Then ``s = surrogate(m + x - U)`` with
 ``m`` computed without gradient: the gradient reaches ``x`` (and ``U``) only through the
-surrogate at the same step, as in the paper. The recorded membrane is ``(m + x)(1 - s)``.
+surrogate at the same step, as in the paper (a plain autograd graph: second derivatives too).
+The recorded membrane is ``(m + x)(1 - s)``.
 Approximate: see the shipped weights' record for its agreement with the exact neuron.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ...neurons.checks import check_finite_run
 from ...neurons.dynamics import NeuronParameters, NeuronState
 from ...neurons.surrogate import SpikeFunction
 from ..result import MultiStepResult
@@ -40,9 +42,10 @@ def registered_sdns() -> dict[float, tuple[SurrogateDynamicNetwork, dict[str, An
     return _REGISTERED
 
 
-def _sdn_for(tau: float) -> tuple[SurrogateDynamicNetwork, dict[str, Any]] | None:
+def _sdn_for(tau: float, dtype: torch.dtype) -> tuple[SurrogateDynamicNetwork, dict[str, Any]] | None:
+    """The SDN trained for ``tau`` as the neuron sees it in ``dtype`` (0.2 is 0.199951 in float16)."""
     for trained_tau, entry in registered_sdns().items():
-        if math.isclose(tau, trained_tau, rel_tol=1e-6):
+        if math.isclose(tau, torch.tensor(trained_tau, dtype=dtype).item(), rel_tol=1e-6):
             return entry
     return None
 
@@ -55,7 +58,7 @@ def sdn_unsupported(x_seq: Tensor, p: NeuronParameters, spike_fn: SpikeFunction)
     taus = torch.unique(p.tau.detach().float().cpu())
     trained = sorted(registered_sdns())
     for tau in taus.tolist():
-        entry = _sdn_for(tau)
+        entry = _sdn_for(tau, p.tau.dtype)
         if entry is None:
             return (f"no SDN is trained for tau={tau:g} (registered: {trained}); train one with "
                     f"'spikessm sdn-train --tau {tau:g} --out sdn.pt' and register it with "
@@ -75,20 +78,25 @@ def run_sdn(
     spike_fn: SpikeFunction,
     detach_reset: bool = False,
     record: bool = False,
+    check_finite: bool = False,
 ) -> MultiStepResult:
-    """``x_seq [T, B, ...]`` -> predicted spikes; starts from rest (a carried state is refused)."""
+    """``x_seq [T, B, ...]`` -> predicted spikes; starts from rest (a carried state is refused).
+    With ``check_finite``, NaN/inf in ``x_seq`` and a charged potential ``m + x`` beyond the
+    input dtype's range raise (one reduction over every step)."""
     if bool((state.v != 0).any()):
         raise ValueError("the SDN predicts from rest: reset the neuron (a carried membrane state is not supported)")
     steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
-    model, _ = _sdn_for(float(p.tau.flatten()[0]))
+    model, _ = _sdn_for(float(p.tau.flatten()[0]), p.tau.dtype)
     threshold = p.threshold.expand(step_shape).reshape(-1)  # [N]
     x = x_seq.reshape(steps, -1)  # [T, N]
     with torch.no_grad():
         model = model.to(x.device)
         scaled = (x.detach().float() / threshold.detach().float()).T.contiguous()[:, None]  # [N, 1, T]
         m = (model(scaled).T * threshold.detach().float()).to(x.dtype)  # [T, N]
-    spikes = spike_fn(m + x - threshold)
     h = m + x
+    if check_finite:
+        check_finite_run(x, (h,))
+    spikes = spike_fn(m + x - threshold)
     v_seq = h * (1.0 - (spikes.detach() if detach_reset else spikes))
     final = NeuronState(v_seq[-1].reshape(step_shape), torch.zeros_like(v_seq[-1]).reshape(step_shape))
     spikes = spikes.reshape(x_seq.shape)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,27 @@ class SDNTrainingConfig:
     lr: float = 0.01
     weight_decay: float = 0.01
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Refuse a configuration that would train on nothing or on a neuron outside the LIF's range."""
+        if not 0 < self.tau < 1:  # also refuses NaN
+            raise ValueError(f"tau must be in (0, 1) (the LIF's decay per step), got {self.tau}")
+        for name in ("steps", "sequences", "test_sequences", "epochs", "batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        validation = int(self.sequences * self.validation_fraction)
+        if validation < 1 or validation == self.sequences:
+            raise ValueError(
+                f"{self.sequences} sequences leave {validation} for validation and "
+                f"{self.sequences - validation} for training; both need at least one"
+            )
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay}")
 
 
 def lif_teacher(x: Tensor, tau: float) -> tuple[Tensor, Tensor]:
@@ -100,7 +122,11 @@ def load_sdn(path: str | Path) -> tuple[SurrogateDynamicNetwork, dict[str, Any]]
         raise ValueError(f"{path} is not a loadable SDN weights file: {error}") from error
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not an SDN weights file of format {FORMAT!r}")
-    state, metadata = blob["state_dict"], blob["metadata"]
+    state, metadata = blob.get("state_dict"), blob.get("metadata")
+    if not (isinstance(state, dict) and all(isinstance(t, Tensor) for t in state.values())
+            and isinstance(metadata, dict) and isinstance(metadata.get("tau"), float)
+            and isinstance(metadata.get("train_steps"), int)):  # fmt: skip
+        raise ValueError(f"{path} lacks the tensors or the record (tau, train_steps) of an SDN weights file")
     if _checksum(state, metadata) != blob.get("checksum"):
         raise ValueError(f"{path}: checksum mismatch; the weights or their record were changed after training")
     model = SurrogateDynamicNetwork()
@@ -155,7 +181,7 @@ def train_sdn(
         model.eval()
         with torch.no_grad():
             val = sum(loss_fn(model(x_val[i : i + 256, None]), m_val[i : i + 256]).item() * len(x_val[i : i + 256])
-                      for i in range(0, n_val, 256)) / max(n_val, 1)  # fmt: skip
+                      for i in range(0, n_val, 256)) / n_val  # fmt: skip
         history.append({"epoch": epoch + 1, "train_loss": loss.item(), "val_loss": val})
         if progress:
             print(f"SDN epoch {epoch + 1}/{config.epochs}: train {loss.item():.3e}, validation {val:.3e}", flush=True)
