@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--val", type=argtypes.at_least(1), default=2_000, help="validation expressions")
     generate.add_argument("--test", type=argtypes.at_least(1), default=2_000, help="test expressions")
     generate.add_argument("--seed", type=int, default=0, help="random seed (the same seed writes the same files)")
+    generate.add_argument("--workers", type=argtypes.at_least(1), default=None,
+                          help="processes generating (default: every core; the files do not depend on it)")  # fmt: skip
     sdn = commands.add_parser("sdn-train", help="train a surrogate dynamic network for the 'sdn' backend",
                               description="Train SpikingSSMs' surrogate dynamic network to predict the membrane "
                               "of a hard-reset LIF (threshold 1, reset 0) of one decay.")  # fmt: skip
@@ -117,7 +119,8 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "listops-generate":
         from .data.listops import generate_files
 
-        for path in generate_files(args.out, args.train, args.val, args.test, args.seed):
+        for path in generate_files(args.out, args.train, args.val, args.test, args.seed, workers=args.workers,
+                                   progress=True):  # fmt: skip
             print("wrote", path)
     else:
         from .report import run_report
