@@ -159,6 +159,8 @@ def bench_spikingjelly(args: argparse.Namespace, device: torch.device, bandwidth
 
 
 def spikingjelly_rows(args: argparse.Namespace, bandwidth: float) -> list[dict]:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # the subprocess gets the device's memory
     rows = []
     for implementation in SPIKINGJELLY:
         with tempfile.TemporaryDirectory() as tmp:
