@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .files import text_lines
 from .tokens import OneHotTokens
 
 OPERATORS = ("[MIN", "[MAX", "[MED", "[SM")
@@ -171,27 +172,24 @@ def tokenize(source: str) -> list[int]:
 class ListOpsDataset(OneHotTokens):
     """One split: token ids padded to the longest sequence; items are one-hot ``[L, V]``, label.
 
-    Every line is checked: two tab-separated fields, known tokens, a target in 0-9; an error names
-    the file and line.
+    The file is untrusted input (``files.py``: a regular file, bounded, UTF-8). Every line is checked:
+    two tab-separated fields, known tokens, a target in 0-9; an error names the file and line.
     """
 
     def __init__(self, path: Path) -> None:
         sequences, targets = [], []
-        try:
-            with path.open(newline="", encoding="utf-8") as f:
-                rows = csv.reader(f, delimiter="\t")
-                if next(rows, None) != ["Source", "Target"]:
-                    raise ValueError(f"{path} is not a ListOps file (its first line must be 'Source<TAB>Target')")
-                for line, row in enumerate(rows, start=2):
-                    if len(row) != 2 or row[1].strip() not in TARGETS:
-                        raise ValueError(f"{path}, line {line}: expected an expression, a tab and a target 0-9")
-                    try:
-                        sequences.append(token_ids(row[0]))
-                    except KeyError as error:
-                        raise ValueError(f"{path}, line {line}: unknown ListOps token {error.args[0]!r}") from None
-                    targets.append(int(row[1]))
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+        lines = text_lines(path)  # a regular, bounded, UTF-8 file (``files.py``)
+        if next(lines, (1, ""))[1].split("\t") != ["Source", "Target"]:
+            raise ValueError(f"{path} is not a ListOps file (its first line must be 'Source<TAB>Target')")
+        for line, text in lines:
+            row = text.split("\t")
+            if len(row) != 2 or row[1].strip() not in TARGETS:
+                raise ValueError(f"{path}, line {line}: expected an expression, a tab and a target 0-9")
+            try:
+                sequences.append(token_ids(row[0]))
+            except KeyError as error:
+                raise ValueError(f"{path}, line {line}: unknown ListOps token {error.args[0]!r}") from None
+            targets.append(int(row[1]))
         if not sequences:
             raise ValueError(f"{path} holds no sequences")
         tokens = np.zeros((len(sequences), max(map(len, sequences))), dtype=np.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 
 import numpy as np
 import pytest
@@ -104,3 +105,9 @@ def test_mnist_and_cifar_readers_and_their_errors(tmp_path) -> None:
     assert float(task.train[0][0].max()) <= 1.0
     with pytest.raises(FileNotFoundError, match="reads its data from --data-dir"):
         load_task("scifar", None)
+
+
+def test_the_listops_reader_refuses_a_fifo_without_opening_it(tmp_path) -> None:
+    os.mkfifo(tmp_path / "basic_train.tsv")  # opening it would block for ever
+    with pytest.raises(ValueError, match="not a regular file"):
+        ListOpsDataset(tmp_path / "basic_train.tsv")
