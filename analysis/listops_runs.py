@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from spikessm_snn.data.batching import batches  # noqa: E402
 from spikessm_snn.data.listops import VOCAB, ListOpsDataset, generate_files  # noqa: E402
+from spikessm_snn.training.commands import train_arguments  # noqa: E402
 from spikessm_snn.training.config import TrainConfig  # noqa: E402
 from spikessm_snn.training.trainer import build_model, forward, loss_of, parameter_groups  # noqa: E402
 
@@ -109,17 +110,10 @@ def plan(runs: Path, data: Path, budget: float) -> dict:
 
 
 def launch(model: str, config: TrainConfig, gpus: list[int], out: Path, data: Path, seconds: float) -> subprocess.Popen:
-    flags = []
-    for name, value in vars(config).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(value, bool):
-            flags += [flag] if value else []
-        elif name != "data_dir" and value is not None:
-            flags += [flag, str(value)]
     command = [sys.executable, "-m", "spikessm_snn.cli"] if len(gpus) == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(len(gpus)),
         "-m", "spikessm_snn.cli"]  # fmt: skip
-    command += ["train", *flags, "--data-dir", str(data), "--out", str(out), "--resume",
+    command += ["train", *train_arguments(config), "--data-dir", str(data), "--out", str(out), "--resume",
                 "--time-limit", f"{seconds:.0f}"]  # fmt: skip
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus)), "PYTHONUNBUFFERED": "1"}
     out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .. import argtypes
 from ..backends.registry import BACKENDS
 from ..data.tasks import TASKS
 from .config import MODELS, NORMS, SCHEDULES, TrainConfig
@@ -45,6 +46,18 @@ TRAIN_FLAGS: list[tuple[str, object, tuple[str, ...] | None, str]] = [
 ]
 
 
+def train_arguments(config: TrainConfig) -> list[str]:
+    """The ``spikessm train`` flags that give ``config`` (``--data-dir`` left to the caller)."""
+    flags: list[str] = []
+    for name, kind, _, _ in TRAIN_FLAGS:
+        value, flag = getattr(config, name), "--" + name.replace("_", "-")
+        if kind == "switch":
+            flags += [flag] if value else []
+        elif name != "data_dir":
+            flags += [flag, str(value)]
+    return flags
+
+
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train_cmd = commands.add_parser(
         "train", help="train a sequence classifier or language model (torchrun for several GPUs)",
@@ -64,9 +77,9 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
                            help="folder of the checkpoint and metrics (default: runs/train)")  # fmt: skip
     train_cmd.add_argument("--resume", action="store_true",
                            help="continue the run in --out (a new run starts, with a message, where there is none)")
-    train_cmd.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+    train_cmd.add_argument("--time-limit", type=argtypes.positive_float, default=None, metavar="SECONDS",
                            help="stop after the last epoch that ends within this many seconds (--resume continues)")
-    train_cmd.add_argument("--workers", type=int, default=None,
+    train_cmd.add_argument("--workers", type=argtypes.at_least(0), default=None,
                            help="data loader processes (default: 4 on a GPU, 0 on a CPU)")  # fmt: skip
     train_cmd.set_defaults(run=run_train)
 
@@ -81,7 +94,7 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
     evaluate_cmd.add_argument("--data-dir", default=None, help="folder of the task's files (default: the run's)")
     evaluate_cmd.add_argument("--backend", choices=tuple(BACKENDS), default=None,
                               help="neuron backend (default: the run's, if it can run here)")  # fmt: skip
-    evaluate_cmd.add_argument("--limit", type=int, default=None, metavar="N",
+    evaluate_cmd.add_argument("--limit", type=argtypes.at_least(1), default=None, metavar="N",
                               help="evaluate the first N sequences only")  # fmt: skip
     evaluate_cmd.add_argument("--split", choices=("val", "test"), default="test", help="which split (default: test)")
     evaluate_cmd.set_defaults(run=run_evaluate)
@@ -89,10 +102,6 @@ def add_evaluate_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    if args.time_limit is not None and not args.time_limit > 0:
-        raise ValueError(f"--time-limit must be > 0 seconds, got {args.time_limit}")
-    if args.workers is not None and args.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {args.workers}")
     train(config, args.out, resume=args.resume, time_limit=args.time_limit, workers=args.workers)
 
 

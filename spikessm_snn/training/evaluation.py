@@ -17,13 +17,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset, Subset
 
 from ..backends.registry import BACKENDS
 from ..checkpoints import CheckpointError, read_checkpoint, verify_checksum
 from ..data.batching import batches
 from ..data.tasks import LANGUAGE_TASKS, load_task
 from .config import TrainConfig
-from .trainer import EVAL_BATCH, build_model, evaluate_split, limited
+from .trainer import EVAL_BATCH, build_model, evaluate_split
 
 MAX_INPUT = 1 << 20  # input channels / classes / vocabulary a file may ask for
 
@@ -76,6 +77,15 @@ def load_model(path: Path, backend: str | None = None, device: torch.device | No
     return model.to(device).eval(), config, saved, note
 
 
+def limited(data: Dataset, limit: int | None) -> Dataset:
+    """The first ``limit`` items of ``data`` (all of them for ``None``)."""
+    if limit is None:
+        return data
+    if limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
+    return Subset(data, range(min(limit, len(data))))
+
+
 def evaluate(path: Path, data_dir: str | None = None, backend: str | None = None, limit: int | None = None,
              split: str = "test", device: torch.device | None = None) -> dict[str, Any]:  # fmt: skip
     """Accuracy (or perplexity) and per-layer spike rates on ``split`` (its first ``limit`` items)."""
@@ -90,7 +100,8 @@ def evaluate(path: Path, data_dir: str | None = None, backend: str | None = None
     device = next(model.parameters()).device
     result = evaluate_split(model, batches(data, EVAL_BATCH, shuffle=False), config.task in LANGUAGE_TASKS, device)
     rates = list(result["spike_rates"].values())
+    best = saved.get("best")
+    epoch = best["epoch"] if isinstance(best, dict) else saved.get("epoch", saved.get("metrics", {}).get("epoch"))
     return {"file": str(path), "split": split, "items": len(data), "model": config.model, "backend": config.backend,
-            "device": str(device), **({"epoch": saved["best"]["epoch"]} if isinstance(saved.get("best"), dict) else
-                                      {"epoch": saved.get("epoch")} if "epoch" in saved else {}),
-            **result, "mean_spike_rate": sum(rates) / len(rates) if rates else None}  # fmt: skip
+            "device": str(device), "epoch": epoch, **result,
+            "mean_spike_rate": sum(rates) / len(rates) if rates else None}  # fmt: skip

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from ..backends.registry import get_backend
 from ..checkpoints import load_training_state, save_training_state
@@ -233,11 +233,10 @@ def _train(config: TrainConfig, out: Path, resume: bool, show: bool, time_limit:
                                   "grad_norm": float(norms) / steps, "grad_norm_max": float(largest),
                                   "train_spike_rates": spike_rates(model),
                                   "seconds": round(time.perf_counter() - began, 2)}  # fmt: skip
-        evaluated = time.perf_counter()
+        evaluated, metric = time.perf_counter(), "perplexity" if language else "accuracy"
         for split, split_loader in evaluation.items():
             result = evaluate_split(model, split_loader, language, device)
-            record[f"{split}_{'perplexity' if language else 'accuracy'}"] = result["perplexity" if language else
-                                                                                  "accuracy"]  # fmt: skip
+            record[f"{split}_{metric}"] = result[metric]
             if split == "val":
                 record["spike_rates"] = result["spike_rates"]
         record["eval_seconds"] = round(time.perf_counter() - evaluated, 2)
@@ -263,11 +262,3 @@ def _train(config: TrainConfig, out: Path, resume: bool, show: bool, time_limit:
              f"there {chosen[f'test_{metric}']:.4f}", show)  # fmt: skip
     return history
 
-
-def limited(data: Any, limit: int | None) -> Any:
-    """The first ``limit`` items of ``data`` (all of them for ``None``)."""
-    if limit is None:
-        return data
-    if limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {limit}")
-    return Subset(data, range(min(limit, len(data))))

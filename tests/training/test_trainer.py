@@ -191,3 +191,16 @@ def test_every_configuration_field_is_a_documented_cli_flag() -> None:
 
     assert sorted(name for name, *_ in TRAIN_FLAGS) == sorted(f.name for f in dataclasses.fields(TrainConfig))
     assert all(text for *_, text in TRAIN_FLAGS)
+
+
+def test_train_arguments_give_back_the_configuration() -> None:
+    import argparse
+
+    from spikessm_snn.training.commands import add_train_parser, train_arguments
+
+    parser = argparse.ArgumentParser()
+    add_train_parser(parser.add_subparsers())
+    config = dataclasses.replace(SMALL, model="spike-ssm", backend="pmbc", bidirectional=True, learn_decays=True,
+                                 data_dir="somewhere")  # fmt: skip
+    args = parser.parse_args(["train", *train_arguments(config), "--data-dir", "somewhere"])
+    assert TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}) == config
