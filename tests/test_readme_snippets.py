@@ -35,3 +35,21 @@ def test_readme_snippet_runs_as_written(framework) -> None:
     exec(compile(code, f"README.md ({framework} snippet)", "exec"), namespace)
     net = namespace["net"]
     assert any(type(m).__module__.startswith("spikessm_snn.adapters") for m in net.modules())
+
+
+def _framework_free_snippets() -> list[str]:
+    """Every Python snippet of the README that needs neither SpikingJelly nor snnTorch."""
+    snippets = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+    return [code for code in snippets if not re.search(r"spikingjelly|snntorch", code)]
+
+
+def test_every_other_readme_snippet_runs_as_written(tmp_path, monkeypatch) -> None:
+    snippets = _framework_free_snippets()
+    assert len(snippets) >= 2
+    monkeypatch.chdir(tmp_path)  # a snippet may write a figure
+    for i, code in enumerate(snippets):
+        namespace: dict[str, object] = {"__name__": f"readme_{i}"}
+        exec(compile(code, f"README.md (snippet {i})", "exec"), namespace)
+        if "result" in namespace:  # the neuron snippet: its spikes and recorded membrane
+            assert namespace["result"].v_seq.shape == namespace["result"].spikes.shape == (1024, 32, 256)
+    assert (tmp_path / "layer_rates.png").stat().st_size > 1000  # the plotting snippet's figure
