@@ -43,16 +43,22 @@ class MaskedBatchNorm(nn.BatchNorm1d):
 
 
 class ChannelNorm(nn.Module):
-    """``kind='layer'`` (LayerNorm over ``H``) or ``'batch'`` (``MaskedBatchNorm``) of ``[B, H, L]``."""
+    """``kind='layer'`` (LayerNorm over ``H``), ``'batch'`` (``MaskedBatchNorm``) or ``'none'`` (identity) of
+    ``[B, H, L]``. ``'none'`` is the published SpikingSSM code's effective wiring: its post-norm line
+    assigns ``z = norm(z)`` and never touches the residual stream (``spikingssm-and-sdn.md``)."""
+
+    KINDS = ("layer", "batch", "none")
 
     def __init__(self, d_model: int, kind: str) -> None:
         super().__init__()
-        if kind not in ("layer", "batch"):
-            raise ValueError(f"norm must be 'layer' or 'batch', got {kind!r}")
+        if kind not in self.KINDS:
+            raise ValueError(f"norm must be one of {', '.join(self.KINDS)}, got {kind!r}")
         self.kind = kind
-        self.norm = nn.LayerNorm(d_model) if kind == "layer" else MaskedBatchNorm(d_model)
+        self.norm = {"layer": nn.LayerNorm, "batch": MaskedBatchNorm, "none": lambda _: nn.Identity()}[kind](d_model)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if self.kind == "none":
+            return x
         if self.kind == "layer":
             return self.norm(x.transpose(1, 2)).transpose(1, 2)
         return self.norm(x, mask)

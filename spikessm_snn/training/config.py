@@ -10,7 +10,7 @@ from ..backends.registry import BACKENDS
 from ..data.tasks import LANGUAGE_TASKS, TASKS
 
 MODELS = ("spike-ssm", "spikingssm", "s4d")
-NORMS = ("layer", "batch")
+NORMS = ("layer", "batch", "none")  # none: the published SpikingSSM wiring (models/norms.py)
 SCHEDULES = ("constant", "cosine")
 # Sizes past these are refused before anything is allocated (a checkpoint may come from anywhere).
 LIMITS = {"d_model": 16_384, "d_state": 4_096, "layers": 256, "epochs": 100_000, "batch": 1 << 20,

@@ -14,7 +14,7 @@ from spikessm_snn.ssm import s4d_block, spike_ssm_block, spiking_ssm_block
 from spikessm_snn.ssm.blocks import reset_spike_counts, spike_rates
 
 
-@pytest.mark.parametrize("norm", ["layer", "batch"])
+@pytest.mark.parametrize("norm", ["layer", "batch", "none"])
 @pytest.mark.parametrize("prenorm", [False, True])
 def test_shapes_and_per_layer_spike_rates(norm, prenorm, randn) -> None:
     model = SequenceClassifier(3, 5, partial(spike_ssm_block, d_state=8), d_model=16, layers=3, norm=norm,
@@ -23,6 +23,19 @@ def test_shapes_and_per_layer_spike_rates(norm, prenorm, randn) -> None:
     rates = spike_rates(model)
     assert list(rates) == [f"blocks.{i}.activation" for i in range(3)] and all(0 < r < 1 for r in rates.values())
     assert spike_rates(SequenceClassifier(3, 5, s4d_block, d_model=8, layers=2)) == {}
+
+
+def test_norm_none_is_the_published_wiring_a_plain_residual_sum(randn) -> None:
+    torch.manual_seed(0)
+    model = SequenceClassifier(3, 4, partial(s4d_block, d_state=4), d_model=8, layers=2, norm="none").double()
+    x = randn(2, 30, 3)
+    h = model.encoder(x).transpose(1, 2)
+    for block in model.blocks:
+        h = h + block(h)
+    assert torch.allclose(model(x), model.decoder(h.mean(-1)), rtol=0, atol=1e-12)
+    assert not any("norms" in name for name, _ in model.named_parameters())
+    with pytest.raises(ValueError, match="norm must be one of layer, batch, none"):
+        SequenceClassifier(3, 4, s4d_block, norm="group")
 
 
 def _padded(x: torch.Tensor, lengths: torch.Tensor, total: int, fill: torch.Tensor) -> torch.Tensor:
