@@ -2,7 +2,7 @@
 
     python analysis/figure_listops.py
 
-Writes ``validation_accuracy.png`` (validation accuracy against epoch, every run),
+Writes ``validation_accuracy.png`` (validation accuracy against epoch, the four runs of the comparison),
 ``accuracy_vs_spike_rate.png`` (test accuracy at the best validation epoch against the network's
 mean spike rate; the S4D control's GELU activations are dense), ``layer_spike_rates.png`` (per-layer
 spike rates of the spiking models at their best epoch, on the validation split) and ``summary.md``
@@ -22,14 +22,22 @@ from spikessm_snn.plots.style import new_figure
 from spikessm_snn.training.trainer import best_epoch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "listops"
-RUNS = {  # file -> (label, what it is)
-    "s4d.jsonl": ("S4D, 7 epochs", "control, the recipe over 7 epochs"),
-    "s4d_2_epochs.jsonl": ("S4D, 2 epochs", "control at the spiking runs' budget"),
-    "spikingssm_2_epochs.jsonl": ("SpikingSSM, 2 epochs", "reset-LIF, thresholds at the SSM lr"),
-    "spike_ssm_2_epochs.jsonl": ("SPikE-SSM, 2 epochs", "SRR, thresholds at the SSM lr"),
+# file -> (label, what it is). The first four: the comparison (14 epochs at batch 128, one H100 each);
+# the rest: earlier, shorter runs at batch 32 on H200s, and the two that diverged.
+RUNS = {
+    "s4d_14_epochs.jsonl": ("S4D", "control, GELU"),
+    "spikingssm_14_epochs.jsonl": ("SpikingSSM", "reset-LIF, tau 0.125, learnable threshold"),
+    "spike_ssm_14_epochs.jsonl": ("SPikE-SSM", "SRR, trainable U_th and v_th per channel"),
+    "spikingssm_published_wiring_14_epochs.jsonl": ("SpikingSSM, published wiring", "no norm of the residual stream"),
+    "s4d.jsonl": ("S4D, 7 epochs at batch 32", "earlier control"),
+    "s4d_2_epochs.jsonl": ("S4D, 2 epochs at batch 32", "earlier control"),
+    "spikingssm_2_epochs.jsonl": ("SpikingSSM, 2 epochs at batch 32", "earlier run"),
+    "spike_ssm_2_epochs.jsonl": ("SPikE-SSM, 2 epochs at batch 32", "earlier run"),
     "spikingssm_thresholds_at_full_lr.jsonl": ("SpikingSSM, thresholds at lr 0.01", "diverged, stopped"),
     "spike_ssm_thresholds_at_full_lr.jsonl": ("SPikE-SSM, thresholds at lr 0.01", "unstable, stopped"),
 }
+COMPARISON = list(RUNS)[:4]
+LABELS_BELOW = {"spikingssm_14_epochs.jsonl", "s4d.jsonl", "spikingssm_2_epochs.jsonl"}  # where labels would overlap
 
 
 def runs() -> dict[str, list[dict]]:
@@ -43,9 +51,10 @@ def mean_rate(record: dict) -> float | None:
 
 def main() -> None:
     histories = runs()
-    curves = {RUNS[name][0]: ([r["epoch"] for r in h], [r["val_accuracy"] for r in h]) for name, h in histories.items()}
-    fig = plot_curves(curves, "epoch", "validation accuracy", "ListOps (generated, 96 000 training sequences), 6 x 256",
-                      dashed=[RUNS[name][0] for name in RUNS if "full_lr" in name], chance=0.1)  # fmt: skip
+    curves = {RUNS[name][0]: ([r["epoch"] for r in histories[name]], [r["val_accuracy"] for r in histories[name]])
+              for name in COMPARISON}  # fmt: skip
+    fig = plot_curves(curves, "epoch", "validation accuracy",
+                      "ListOps (generated, 96 000 training sequences), 6 x 256, batch 128", chance=0.1)  # fmt: skip
     save_figure(fig, RESULTS / "validation_accuracy.png")
 
     fig, axes = new_figure(1, 1, 6.0, 4.0)
@@ -57,9 +66,15 @@ def main() -> None:
         rows.append((name, best, rate))
         if "full_lr" in name:
             continue
-        ax.scatter([1.0 if rate is None else rate], [best["test_accuracy"]], s=40)
+        ax.scatter([1.0 if rate is None else rate], [best["test_accuracy"]], s=40 if name in COMPARISON else 12,
+                   alpha=1.0 if name in COMPARISON else 0.5)  # fmt: skip
         ax.annotate(RUNS[name][0] + (" (dense)" if rate is None else ""), (1.0 if rate is None else rate,
-                    best["test_accuracy"]), fontsize=7, xytext=(4, 4), textcoords="offset points")  # fmt: skip
+                    best["test_accuracy"]), fontsize=7, xytext=(4, -12 if name in LABELS_BELOW else 4),
+                    textcoords="offset points")  # fmt: skip
+    control = best_epoch(histories[COMPARISON[0]])["test_accuracy"]
+    ax.axhline(control - 0.02, color="gray", linestyle="--", linewidth=0.8, label="control - 2 points")
+    ax.axvline(0.15, color="gray", linestyle=":", linewidth=0.8, label="spike rate 0.15 (85% sparsity)")
+    ax.legend(fontsize=7, loc="center right")
     ax.set_xlim(0, 1.35)
     ax.set_xlabel("network spike rate (spikes per neuron per step; S4D: dense activations)")
     ax.set_ylabel("test accuracy at the best validation epoch")
@@ -68,7 +83,7 @@ def main() -> None:
     save_figure(fig, RESULTS / "accuracy_vs_spike_rate.png")
 
     spiking = {RUNS[name][0]: list(best["spike_rates"].values()) for name, best, rate in rows
-               if rate is not None and "full_lr" not in name}  # fmt: skip
+               if rate is not None and name in COMPARISON}  # fmt: skip
     save_figure(plot_layer_rates(spiking, title="ListOps: spike rate per layer (validation, best epoch)"),
                 RESULTS / "layer_spike_rates.png")  # fmt: skip
 

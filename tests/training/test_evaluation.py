@@ -106,3 +106,19 @@ def test_the_cli_evaluates_with_overrides_and_its_mistakes_are_one_line(run, tmp
     done = subprocess.run([*cli, str(run[0]), "--limit", "20", "--backend", "pmbc"], capture_output=True, text=True)
     assert done.returncode == 0 and '"items": 20' in done.stdout and '"backend": "pmbc"' in done.stdout
     assert read_checkpoint(run[0])["config"] == dataclasses.asdict(RUN)  # evaluate never rewrites the file
+
+
+def test_the_export_script_keeps_the_best_epoch_and_its_record(run, tmp_path) -> None:
+    checkpoint, history = run
+    weights = tmp_path / "exported.pt"
+    script = Path(__file__).resolve().parents[2] / "analysis" / "export_weights.py"
+    subprocess.run([sys.executable, str(script), str(checkpoint), str(weights), "--trained-on", "a CPU"], check=True,
+                   capture_output=True)  # fmt: skip
+    saved = read_checkpoint(weights)
+    best = max(history, key=lambda r: r["val_accuracy"])
+    assert saved["metrics"] == {**best, "epochs": len(history), "trained_on": "a CPU", "data": ""}
+    assert "optimizer" not in saved and "history" not in saved
+    assert evaluate(weights)["accuracy"] == pytest.approx(best["test_accuracy"])
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "none.pt"), str(weights)],
+                             capture_output=True, text=True)  # fmt: skip
+    assert missing.returncode == 1 and missing.stderr.strip().endswith("none.pt does not exist")
