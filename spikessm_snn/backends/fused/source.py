@@ -77,7 +77,9 @@ def surrogate_source(surrogate: Surrogate) -> str:
     return f"{defines}#define surrogate_derivative {surrogate.name}_derivative\n{_SURROGATES}"
 
 
-def _prelude(spec: KernelSpec) -> str:
+def prelude(spec: KernelSpec) -> str:
+    """Types, rounding arithmetic, the per-step neuron update and the surrogates for ``spec``:
+    what every kernel shares."""
     t, acc = _C_TYPES[spec.dtype], spec.acc
     width = 2 if acc == "double" else 1  # doubles take two registers
     sfx = "d" if acc == "double" else "f"
@@ -104,6 +106,20 @@ __device__ __forceinline__ acc_t sub(acc_t a, acc_t b) {{ return __{sfx}sub_rn(a
 // magnitude or starts with a trace: decided per neuron on the device, never by the host
 __device__ __forceinline__ bool has_trace(acc_t c, acc_t r0, acc_t tau_r) {{
   return c != (acc_t)0 || r0 != (acc_t)0 || !isfinite(tau_r);
+}}
+// the membrane after reset from the charged potential h and the spike s
+__device__ __forceinline__ acc_t reset_value(acc_t h, bool s, acc_t u, acc_t v_reset) {{
+  return s ? (HARD_RESET ? v_reset : sub(h, u)) : h;
+}}
+// one step, the reference's arithmetic operation for operation: h = tau v + x;  z = (h - u) - r;
+// s = z >= 0;  v = reset(h, s);  r = tau_r r + c s. Returns s; h, v and r are updated.
+__device__ __forceinline__ bool neuron_update(
+    acc_t xt, acc_t a, acc_t u, acc_t ar, acc_t c, acc_t v_reset, acc_t& h, acc_t& v, acc_t& r) {{
+  h = add(mul(a, v), xt);
+  const bool s = sub(sub(h, u), r) >= (acc_t)0;
+  v = reset_value(h, s, u, v_reset);
+  r = add(mul(ar, r), s ? c : (acc_t)0);
+  return s;
 }}
 {surrogate_source(spec.surrogate)}"""
 
@@ -141,18 +157,12 @@ extern "C" __global__ void neuron_forward(
       if (t < steps) {
         const acc_t xt = load_io(cur[k]);
         finite &= isfinite(xt);
-        const acc_t h = add(mul(a, v), xt);
-        bounded &= fabs(h) <= IO_MAX;  // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
-        const bool s = sub(sub(h, u), r) >= (acc_t)0;
+        acc_t h;
+        const bool s = neuron_update(xt, a, u, ar, c, v_reset, h, v, r);
+        // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
+        bounded &= fabs(h) <= IO_MAX && fabs(r) <= IO_MAX;
         spikes[t * n + i] = store_io(s ? (acc_t)1 : (acc_t)0);
         if (save) h_seq[t * n + i] = h;
-#if HARD_RESET
-        v = s ? v_reset : h;
-#else
-        v = s ? sub(h, u) : h;
-#endif
-        r = add(mul(ar, r), s ? c : (acc_t)0);
-        bounded &= fabs(r) <= IO_MAX;
         if (save_r) r_seq[t * n + i] = r;
       }
     }
@@ -208,10 +218,11 @@ extern "C" __global__ void neuron_backward(
         const acc_t z = sub(sub(q.h, u), q.rp);
         const bool s = z >= (acc_t)0;
         const acc_t sf = s ? (acc_t)1 : (acc_t)0;
+        const acc_t v = reset_value(q.h, s, u, v_reset);
 #if HARD_RESET
-        const acc_t v = s ? v_reset : q.h, dv_ds = v_reset - q.h, dv_dh = (acc_t)1 - sf;
+        const acc_t dv_ds = v_reset - q.h, dv_dh = (acc_t)1 - sf;
 #else
-        const acc_t v = s ? sub(q.h, u) : q.h, dv_ds = -u, dv_dh = (acc_t)1;
+        const acc_t dv_ds = -u, dv_dh = (acc_t)1;
 #endif
         const acc_t gs = HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0;
         const acc_t lam_r = q.gr + lam_r1;
@@ -245,4 +256,4 @@ extern "C" __global__ void neuron_backward(
 
 def kernel_source(spec: KernelSpec) -> str:
     """The full CUDA source (forward and backward) for one ``KernelSpec``."""
-    return _prelude(spec) + _FORWARD + _BACKWARD
+    return prelude(spec) + _FORWARD + _BACKWARD
