@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ..neurons.dynamics import NeuronParameters, NeuronState
 from ..neurons.surrogate import SpikeFunction
+from .chunked import chunked_unsupported, run_chunked
 from .fused import cupy_missing, fused_unsupported, run_fused
 from .pmbc import pmbc_unsupported, run_pmbc
 from .reference import run_reference
@@ -51,6 +52,8 @@ BACKENDS: dict[str, Backend] = {
     "cupy": Backend(
         "cupy", exact=True, run=run_fused, installed=cupy_missing, unsupported=fused_unsupported, half_in_float32=True
     ),
+    # CUDA kernels on a CUDA tensor where CuPy is installed, else the same algorithm in torch
+    "chunked": Backend("chunked", exact=True, run=run_chunked, unsupported=chunked_unsupported),
 }
 
 
