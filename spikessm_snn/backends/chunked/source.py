@@ -7,8 +7,8 @@ launch order:
 - ``chunk_speculate``: every chunk from the true start (chunk 0) or the guess, writing spikes,
   ``h`` and ``r`` (what the backward reads, and what later phases compare with), each chunk's
   start and end state, and bit 1 of ``non_finite`` for NaN/inf in the input;
-- ``chunk_repair`` (a Jacobi pass, run a fixed number of times, the ends double-buffered): a
-  chunk whose start differs from the previous chunk's end reruns from it until its state meets
+- ``chunk_repair`` (a Jacobi pass over the ``stored_`` outputs, run a fixed number of times, the
+  ends double-buffered): a chunk whose start differs from the previous chunk's end reruns from it until its state meets
   the stored one bit for bit (``v`` from the stored ``h`` and spike, and ``r``);
 - ``chunk_first_wrong``: per neuron, the first chunk whose start still differs from the previous
   chunk's end (``atomicMin``);
@@ -90,7 +90,8 @@ extern "C" __global__ void chunk_speculate(
 }
 
 extern "C" __global__ void chunk_repair(
-    const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
+    const io_t* __restrict__ x, io_t* __restrict__ stored_spikes, acc_t* __restrict__ stored_h,
+    acc_t* __restrict__ stored_r,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
     const acc_t* __restrict__ refractory, const acc_t* __restrict__ r0,
     acc_t* __restrict__ start_v, acc_t* __restrict__ start_r, const acc_t* __restrict__ end_v,
@@ -106,7 +107,7 @@ extern "C" __global__ void chunk_repair(
       start_v[id] = v;
       start_r[id] = r;
       const Neuron q = neuron_at(i, tau, threshold, tau_r, refractory, r0, v_reset, save_every_r);
-      if (!rerun(x, spikes, h_seq, r_seq, q, i, n, k * chunk, min(steps, k * chunk + chunk), v, r)) {
+      if (!rerun(x, stored_spikes, stored_h, stored_r, q, i, n, k * chunk, min(steps, k * chunk + chunk), v, r)) {
         v_end = v;
         r_end = r;
       }
@@ -127,7 +128,8 @@ extern "C" __global__ void chunk_first_wrong(
 }
 
 extern "C" __global__ void chunk_finish(
-    const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
+    const io_t* __restrict__ x, io_t* __restrict__ stored_spikes, acc_t* __restrict__ stored_h,
+    acc_t* __restrict__ stored_r,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
     const acc_t* __restrict__ refractory, const acc_t* __restrict__ r0,
     const acc_t* __restrict__ start_v, const acc_t* __restrict__ start_r, const acc_t* __restrict__ end_v,
@@ -143,7 +145,8 @@ extern "C" __global__ void chunk_finish(
     const long long at = k * n + i;
     if (!(v == start_v[at] && r == start_r[at])) {
       acc_t v_run = v, r_run = r;
-      if (!rerun(x, spikes, h_seq, r_seq, q, i, n, k * chunk, min(steps, k * chunk + chunk), v_run, r_run)) {
+      const long long stop = min(steps, k * chunk + chunk);
+      if (!rerun(x, stored_spikes, stored_h, stored_r, q, i, n, k * chunk, stop, v_run, r_run)) {
         v = v_run;
         r = r_run;
         continue;
