@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ..neurons.dynamics import NeuronParameters, NeuronState
 from ..neurons.surrogate import SpikeFunction
+from .auto import resolved_backend
 from .chunked import chunked_unsupported, run_chunked
 from .fused import cupy_missing, fused_unsupported, run_fused
 from .pmbc import pmbc_unsupported, run_pmbc
@@ -57,6 +58,14 @@ BACKENDS: dict[str, Backend] = {
 }
 
 
+def _run_auto(x_seq: Tensor, *args: object) -> MultiStepResult:
+    return run_backend(resolved_backend("auto", x_seq), x_seq, *args)
+
+
+# the fastest exact backend for the call (``auto.chosen_backend``); the neuron resolves it first
+BACKENDS["auto"] = Backend("auto", exact=True, run=_run_auto)
+
+
 def get_backend(name: str) -> Backend:
     """The backend called ``name``; raises if unknown or not installed on this machine."""
     if not isinstance(name, str) or name not in BACKENDS:
@@ -70,7 +79,7 @@ def get_backend(name: str) -> Backend:
 
 def constants_dtype(name: str, dtype: torch.dtype) -> torch.dtype:
     """The dtype backend ``name`` takes the neuron constants in, for input of ``dtype``."""
-    if dtype in (torch.float16, torch.bfloat16) and BACKENDS[name].half_in_float32:
+    if dtype in (torch.float16, torch.bfloat16) and BACKENDS[name].half_in_float32:  # 'auto': resolve it first
         return torch.float32
     return dtype
 
@@ -85,9 +94,9 @@ def run_backend(
     record: bool = False,
     check_finite: bool = True,
 ) -> MultiStepResult:
-    """Run backend ``name`` after asking whether it supports these inputs; NaN/inf in
-    ``x_seq`` and a state that overflowed raise when ``check_finite``."""
-    backend = get_backend(name)
+    """Run backend ``name`` (``'auto'``: the one it picks) after asking whether it supports these
+    inputs; NaN/inf in ``x_seq`` and a state that overflowed raise when ``check_finite``."""
+    backend = get_backend(resolved_backend(name, x_seq))
     reason = backend.unsupported(x_seq, params, spike_fn)
     if reason is not None:
         raise BackendUnavailableError(f"backend {name!r} cannot run this call: {reason}")

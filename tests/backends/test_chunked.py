@@ -8,12 +8,15 @@ marked ``gpu``. Spikes and states equal the reference bit for bit; gradients to 
 from __future__ import annotations
 
 import itertools
+import logging
 
 import pytest
 import torch
 from test_fused import ANY_SURROGATE, NEURONS, _assert_equal_to_the_reference, _compare, _given_state
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
+from spikessm_snn.backends import auto
+from spikessm_snn.backends.auto import chosen_backend
 from spikessm_snn.backends.chunked import launch as chunked_launch
 from spikessm_snn.backends.chunked.launch import CHUNKED_KERNELS
 from spikessm_snn.backends.chunked.speculation import speculate_and_repair
@@ -220,3 +223,46 @@ def test_gpu_long_sequences_forward_and_backward(name) -> None:
 def test_gpu_given_state_and_float64(name) -> None:
     x, state = _given_state(3000, "cuda")
     _assert_equal_to_the_reference(_compare(name, x, _on_chunked, state=state), 0.0, 1e-10)
+
+
+def test_auto_picks_the_loop_on_the_cpu_and_says_so(randn, caplog) -> None:
+    neuron = SRRNeuron(backend="auto")
+    assert neuron.last_backend is None and "backend='auto', " in repr(neuron)
+    x = randn(9000, 1, 8, dtype=torch.float32, mean=0.3)
+    with caplog.at_level(logging.DEBUG, logger="spikessm_snn.backends.auto"):
+        result = neuron(x)
+    assert chosen_backend(x) == "torch" and neuron.last_backend == "torch"
+    assert "backend='auto' (last picked 'torch')" in repr(neuron)
+    assert "backend 'auto' picked 'torch'" in caplog.text
+    assert torch.equal(result.spikes, SRRNeuron()(x).spikes)
+
+
+@pytest.mark.parametrize(("steps", "neurons", "dtype", "expected"), [
+    (8192, 1024, torch.float32, "chunked"), (65536, 256, torch.float64, "chunked"), (8191, 256, torch.float32, "cupy"),
+    (65536, 1025, torch.float32, "cupy"), (65536, 256, torch.float16, "cupy"),
+])  # fmt: skip
+def test_auto_on_a_gpu_follows_the_table(steps, neurons, dtype, expected, monkeypatch) -> None:
+    """The rule itself, on a stand-in for a CUDA tensor (no GPU needed)."""
+
+    class OnCuda:
+        is_cuda, shape = True, (steps, neurons)
+
+        def __init__(self) -> None:
+            self.dtype = dtype
+
+        def __getitem__(self, index: int) -> torch.Tensor:
+            return torch.empty(neurons)
+
+    monkeypatch.setattr(auto, "cupy_missing", lambda: None)
+    assert chosen_backend(OnCuda()) == expected
+    monkeypatch.setattr(auto, "cupy_missing", lambda: "no CuPy")
+    assert chosen_backend(OnCuda()) == "torch"
+
+
+@pytest.mark.gpu
+def test_gpu_auto_runs_what_it_picked() -> None:
+    x = torch.randn(16384, 1, 256, device="cuda") + 0.3
+    neuron = SRRNeuron(backend="auto").cuda()
+    result = neuron(x)
+    assert neuron.last_backend == chosen_backend(x) == "chunked"
+    assert torch.equal(result.spikes, SRRNeuron().cuda()(x).spikes)
