@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 
 import pytest
 import torch
+from fused_without_gpu import compile_for_gpu, nvrtc_missing
 from test_fused import ANY_SURROGATE, NEURONS, _assert_equal_to_the_reference, _compare, _given_state
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
@@ -19,8 +21,10 @@ from spikessm_snn.backends import auto
 from spikessm_snn.backends.auto import chosen_backend
 from spikessm_snn.backends.chunked import launch as chunked_launch
 from spikessm_snn.backends.chunked.launch import CHUNKED_KERNELS
+from spikessm_snn.backends.chunked.source import chunked_source
 from spikessm_snn.backends.chunked.speculation import speculate_and_repair
 from spikessm_snn.backends.fused import autograd, run_fused
+from spikessm_snn.backends.fused.source import KernelSpec
 from spikessm_snn.backends.reference import run_reference
 from spikessm_snn.neurons.dynamics import NeuronParameters, NeuronState, zero_state
 from spikessm_snn.neurons.surrogate import SURROGATE_NAMES, surrogate
@@ -266,3 +270,15 @@ def test_gpu_auto_runs_what_it_picked() -> None:
     result = neuron(x)
     assert neuron.last_backend == chosen_backend(x) == "chunked"
     assert torch.equal(result.spikes, SRRNeuron().cuda()(x).spikes)
+
+
+@pytest.mark.parametrize(("dtype", "name", "hard"), [("float32", "triangle", False), ("float32", "sigmoid", True),
+                                                     ("float64", "atan", False)])  # fmt: skip
+def test_the_kernels_compile_for_hopper_without_register_spills(dtype, name, hard) -> None:
+    reason = nvrtc_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    compiled, log = compile_for_gpu(chunked_source(KernelSpec(dtype, surrogate(name), hard, False)))
+    assert compiled, log
+    spills = re.findall(r"(\d+) bytes spill stores", log)
+    assert len(spills) == 7 and all(int(s) == 0 for s in spills), log

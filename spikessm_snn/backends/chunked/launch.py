@@ -1,5 +1,5 @@
-"""The chunked forward kernels (``source.py``) launched on torch tensors, as ``fused.autograd.Kernels``
-with the fused backward kernel: the saved ``h`` and ``r`` are the sequential forward's, bit for bit."""
+"""The chunked kernels (``source.py``) launched on torch tensors, as ``fused.autograd.Kernels``: the
+saved ``h`` and ``r`` are the sequential forward's, bit for bit, so the fused wrapper serves both."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fused.autograd import SAVE_EVERY_R, Kernels, _launch_backward
+from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, Kernels
 from ..fused.launch import launch
-from ..fused.source import KernelSpec
+from ..fused.source import GRADIENT_BITS, KernelSpec
 from .source import chunked_source
 from .speculation import CHUNK_STEPS, REPAIR_PASSES
 
@@ -57,4 +57,31 @@ def launch_chunked_forward(
     return spikes, h, r_seq
 
 
-CHUNKED_KERNELS = Kernels("chunked", launch_chunked_forward, _launch_backward)
+def launch_chunked_backward(
+    spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool, x_dtype: torch.dtype,
+    v_reset: float, chunk: int = CHUNK_STEPS,
+) -> tuple[Tensor | None, Tensor]:  # fmt: skip
+    """As ``fused.autograd._launch_backward``, by chunks: carry maps, carries, rerun."""
+    h, r_seq, tau, threshold, tau_r, refractory, v0, r0 = saved
+    steps, n = h.shape
+    chunks = math.ceil(steps / chunk)
+    g_x = torch.empty_like(h, dtype=x_dtype) if want_x else None
+    bits = np.int32(sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0))
+    transfer = torch.empty((6, chunks, n), dtype=h.dtype, device=h.device)
+    carries = torch.empty((2, chunks, n), dtype=h.dtype, device=h.device)
+    partial_grads = torch.empty((4, chunks, n), dtype=h.dtype, device=h.device)
+    g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
+    incoming = [given.get(name) for name in GRADIENT_NAMES[:3]]
+    common = [*incoming, h, r_seq, tau, threshold, tau_r, refractory, r0]
+    shape = [steps, n, chunk]
+    launch(spec, "chunk_backward_transfer", chunks * n, h.device, [*common, transfer, *shape, v_reset, bits],
+           chunked_source)  # fmt: skip
+    final = [given.get(name) for name in GRADIENT_NAMES[3:]]
+    launch(spec, "chunk_backward_carries", n, h.device, [*final, transfer, carries, *shape, bits], chunked_source)
+    launch(spec, "chunk_backward_apply", chunks * n, h.device,
+           [*common, v0, carries, g_x, partial_grads, g_params, *shape, v_reset, bits], chunked_source)  # fmt: skip
+    g_params[:4] = partial_grads.sum(dim=1)
+    return g_x, g_params
+
+
+CHUNKED_KERNELS = Kernels("chunked", launch_chunked_forward, launch_chunked_backward)

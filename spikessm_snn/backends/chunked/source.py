@@ -15,14 +15,17 @@ launch order:
 - ``chunk_finish``: one thread per neuron walks the chunks from there in order, rerunning the
   wrong ones from their true start (sequential where chunks never meet), and writes the final state.
 
-Nothing waits for the host. The step is the fused kernels' ``neuron_update`` (``fused/source.py``,
-the reference's arithmetic with explicit rounding), so spikes and states equal the ``'torch'``
-loop's bit for bit; the backward is the fused backward kernel on the saved ``h`` and ``r``.
+The backward (``chunk_backward_*``) runs the fused backward kernel's step (``backward_step``)
+by chunks: each chunk's carry map, the carries chained per neuron over the chunks, each chunk
+rerun from its carry. Nothing waits for the host. The forward step is the fused kernels'
+``neuron_update`` (``fused/source.py``, the reference's arithmetic with explicit rounding), so
+spikes and states equal the ``'torch'`` loop's bit for bit; gradients equal the fused backward
+kernel's to rounding (the same products, summed in another order).
 """
 
 from __future__ import annotations
 
-from ..fused.source import KernelSpec, prelude
+from ..fused.source import KernelSpec, backward_step_source, prelude
 
 _CHUNKED = r"""
 // the state before a chunk other than the first, before the chunks are repaired
@@ -160,7 +163,99 @@ extern "C" __global__ void chunk_finish(
 }
 """
 
+# the backward kernels' first parameters: incoming gradients, saved forward, constants
+_BACKWARD_ARGUMENTS = """
+    const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,
+    const acc_t* __restrict__ h_seq, const acc_t* __restrict__ r_seq, const acc_t* __restrict__ tau,
+    const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r, const acc_t* __restrict__ refractory,
+    const acc_t* __restrict__ r0"""
+
+_BACKWARD = r"""
+// The backward by chunks of time. Per chunk, the BPTT carry (lam_v, lam_r1) it hands to the chunk
+// before is affine in the carry it receives: out = M in + b. chunk_backward_transfer finds M (two unit
+// carries without incoming gradients) and b (zero carry with them), all chunks in parallel;
+// chunk_backward_carries chains them per neuron from the last chunk; chunk_backward_apply reruns every
+// chunk from its carry, writing dL/dx and per-chunk sums of the parameter gradients.
+extern "C" __global__ void chunk_backward_transfer(
+    CHUNK_BACKWARD_ARGS, acc_t* __restrict__ transfer,  // [6, chunks, n]: M00, M10, M01, M11, b0, b1
+    const long long steps, const long long n, const long long chunk, const acc_t v_reset, const int grads) {
+  const long long id = (long long)blockIdx.x * blockDim.x + threadIdx.x, chunks = (steps + chunk - 1) / chunk;
+  if (id >= chunks * n) return;
+  const long long k = id / n, i = id % n;
+  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
+  const bool trace = has_trace(c, r_init, ar);
+  acc_t v_of_v = 1, r_of_v = 0, v_of_r = 0, r_of_r = 1, v_b = 0, r_b = 0;
+  for (long long t = min(steps, k * chunk + chunk) - 1; t >= k * chunk; --t) {
+    Step q = load_step(t, n, i, grads, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace);
+    backward_step(q, HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0, a, u, ar, c, v_reset, v_b, r_b);
+    q.gh = q.gr = 0;
+    backward_step(q, (acc_t)0, a, u, ar, c, v_reset, v_of_v, r_of_v);
+    backward_step(q, (acc_t)0, a, u, ar, c, v_reset, v_of_r, r_of_r);
+  }
+  const long long size = chunks * n;
+  transfer[id] = v_of_v;
+  transfer[size + id] = r_of_v;
+  transfer[2 * size + id] = v_of_r;
+  transfer[3 * size + id] = r_of_r;
+  transfer[4 * size + id] = v_b;
+  transfer[5 * size + id] = r_b;
+}
+
+extern "C" __global__ void chunk_backward_carries(
+    const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last, const acc_t* __restrict__ transfer,
+    acc_t* __restrict__ carries,  // [2, chunks, n]: the carry each chunk receives
+    const long long steps, const long long n, const long long chunk, const int grads) {
+  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, chunks = (steps + chunk - 1) / chunk;
+  if (i >= n) return;
+  const long long size = chunks * n;
+  acc_t lam_v = HAS_G_V_LAST ? g_v_last[i] : (acc_t)0, lam_r1 = HAS_G_R_LAST ? g_r_last[i] : (acc_t)0;
+  for (long long k = chunks - 1; k >= 0; --k) {
+    const long long at = k * n + i;
+    carries[at] = lam_v;
+    carries[size + at] = lam_r1;
+    const acc_t v = transfer[at] * lam_v + transfer[2 * size + at] * lam_r1 + transfer[4 * size + at];
+    lam_r1 = transfer[size + at] * lam_v + transfer[3 * size + at] * lam_r1 + transfer[5 * size + at];
+    lam_v = v;
+  }
+}
+
+extern "C" __global__ void chunk_backward_apply(
+    CHUNK_BACKWARD_ARGS, const acc_t* __restrict__ v0, const acc_t* __restrict__ carries,
+    io_t* __restrict__ g_x, acc_t* __restrict__ partial_grads,  // [4, chunks, n]: tau, threshold, tau_r, refractory
+    acc_t* __restrict__ g_params,  // [6, n]: rows 4 and 5 (v0, r0) written by chunk 0
+    const long long steps, const long long n, const long long chunk, const acc_t v_reset, const int grads) {
+  const long long id = (long long)blockIdx.x * blockDim.x + threadIdx.x, chunks = (steps + chunk - 1) / chunk;
+  if (id >= chunks * n) return;
+  const long long k = id / n, i = id % n, size = chunks * n, first = k * chunk;
+  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
+  const bool trace = has_trace(c, r_init, ar);
+  acc_t lam_v = carries[id], lam_r1 = carries[size + id], lam_h1 = 0;
+  ParamGrads g = {0, 0, 0, 0};
+  for (long long t = min(steps, first + chunk) - 1; t >= first; --t) {
+    const Step q = load_step(t, n, i, grads, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace);
+    const Adjoint d = backward_step(q, HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0, a, u, ar, c, v_reset, lam_v, lam_r1);
+    if (HAS_G_X) g_x[t * n + i] = store_io(d.lam_h);
+    add_param_grads(g, d, lam_h1, q.rp);
+    lam_h1 = d.lam_h;
+  }
+  acc_t v_before = v0[i];  // v before the chunk's first step: tau's last term, dL/dh[first] v[first - 1]
+  if (k > 0) {
+    const Step q = load_step(first - 1, n, i, 0, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace);
+    v_before = reset_value(q.h, sub(sub(q.h, u), q.rp) >= (acc_t)0, u, v_reset);
+  }
+  partial_grads[id] = g.a + lam_h1 * v_before;
+  partial_grads[size + id] = g.u;
+  partial_grads[2 * size + id] = g.ar;
+  partial_grads[3 * size + id] = g.c;
+  if (k == 0) {
+    g_params[4 * n + i] = lam_v;
+    g_params[5 * n + i] = lam_r1;
+  }
+}
+"""
+
 
 def chunked_source(spec: KernelSpec) -> str:
-    """The chunked forward's kernels for one ``KernelSpec`` (the fused kernels' shared prelude first)."""
-    return prelude(spec) + _CHUNKED
+    """The chunked kernels for one ``KernelSpec`` over the fused kernels' shared prelude and backward step."""
+    backward = _BACKWARD.replace("CHUNK_BACKWARD_ARGS", _BACKWARD_ARGUMENTS)
+    return prelude(spec) + _CHUNKED + backward_step_source() + backward
