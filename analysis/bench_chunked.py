@@ -125,11 +125,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="runs per measurement (fewer for the largest shapes)")
     parser.add_argument("--memory-gib", type=float, default=70.0, help="skip shapes whose tensors would pass this")
     parser.add_argument("--time-limit", type=float, default=330.0, help="seconds; later shapes are skipped past it")
+    parser.add_argument("--neurons", type=int, nargs="+", help="B*D values instead of the default set")
+    parser.add_argument("--steps", type=int, nargs="+", help="T values instead of the default set")
     args = parser.parse_args()
 
     device = torch.device("cpu" if args.quick else "cuda")
     baseline = "torch" if args.quick else "cupy"
-    shapes = QUICK if args.quick else FULL
+    shapes = {**(QUICK if args.quick else FULL)}
+    shapes.update({k: v for k, v in (("neurons", args.neurons), ("steps", args.steps)) if v})
     name = "CPU" if args.quick else torch.cuda.get_device_name(device)
     print(f"device: {name}; torch {torch.__version__}; {baseline} vs chunked; median of {args.repeats}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

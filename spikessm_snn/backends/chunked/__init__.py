@@ -1,10 +1,10 @@
 """Backend ``'chunked'``: the neurons time-parallel and exact, by speculation and repair over chunks of time.
 
-``speculation.py`` is the algorithm (in torch), ``source.py`` the same as CUDA kernels,
-``launch.py`` their launcher, ``gradient.py`` the backward as a reverse scan, ``torch_path.py``
-the torch forward and backward. Both paths share the fused backend's wrapper (``run_fused``):
-its shapes, checks and recording. On a CUDA tensor where CuPy is installed the kernels run and
-the backward is the fused backward kernel; anywhere else the torch path runs.
+``speculation.py`` is the algorithm (in torch), ``source.py`` the same as CUDA kernels (with a
+backward by chunks of time), ``launch.py`` their launcher, ``gradient.py`` the torch backward as
+a reverse scan, ``torch_path.py`` the torch forward and backward. Both paths share the fused
+backend's wrapper (``run_fused``): its shapes, checks and recording. On a CUDA tensor where CuPy
+is installed the kernels run; anywhere else the torch path runs.
 
 Exact: spikes and states equal the ``'torch'`` loop's bit for bit (the same float arithmetic,
 step for step). Where chunks never meet their speculation (soft reset with a decay near 1,

@@ -209,7 +209,8 @@ extern "C" __global__ void chunk_backward_carries(
   if (i >= n) return;
   const long long size = chunks * n;
   acc_t lam_v = HAS_G_V_LAST ? g_v_last[i] : (acc_t)0, lam_r1 = HAS_G_R_LAST ? g_r_last[i] : (acc_t)0;
-  for (long long k = chunks - 1; k >= 0; --k) {
+#pragma unroll 8
+  for (long long k = chunks - 1; k >= 0; --k) {  // unrolled: the loads of several chunks in flight at once
     const long long at = k * n + i;
     carries[at] = lam_v;
     carries[size + at] = lam_r1;
