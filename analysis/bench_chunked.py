@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.bench_backends import timed
 from analysis.tables import write_csv
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
 
@@ -40,25 +39,6 @@ NEURONS = {
 FULL = {"neurons": [256, 4 * 256, 16 * 256, 64 * 256], "steps": [1024, 4096, 16384, 65536, 262144]}
 QUICK = {"neurons": [16, 64], "steps": [256, 2048]}
 TENSORS_FORWARD, TENSORS_BACKWARD = 5, 11  # [T, N] float32 tensors alive at the peak (x, spikes, h, r, ...; + g, grads)
-
-
-def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median milliseconds of ``fn`` over ``repeats`` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize(device)
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(times)
 
 
 def measure(neuron: torch.nn.Module, x: torch.Tensor, g: torch.Tensor, device: torch.device, repeats: int):

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from spikessm_snn.backends.fused.launch import THREADS, KernelArgument, KernelSource, kernel_arguments
@@ -249,3 +250,14 @@ def compile_for_gpu(source: str, arch: str = "sm_90") -> tuple[bool, str]:
     nvrtc.nvrtcGetProgramLog(program, log)
     nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
     return status == 0, log.value.decode(errors="replace")
+
+
+def assert_compiles_for_gpu_without_spills(source: str, kernels: int) -> None:
+    """``source`` compiles for Hopper and none of its ``kernels`` spills registers (skips without NVRTC)."""
+    reason = nvrtc_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    compiled, log = compile_for_gpu(source)
+    assert compiled, log
+    spills = re.findall(r"(\d+) bytes spill stores", log)
+    assert len(spills) == kernels and all(int(s) == 0 for s in spills), log

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 
 import pytest
 import torch
-from fused_without_gpu import compile_for_gpu, nvrtc_missing
+from fused_without_gpu import assert_compiles_for_gpu_without_spills
 from test_fused import ANY_SURROGATE, NEURONS, _assert_equal_to_the_reference, _compare, _given_state
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
@@ -275,10 +274,4 @@ def test_gpu_auto_runs_what_it_picked() -> None:
 @pytest.mark.parametrize(("dtype", "name", "hard"), [("float32", "triangle", False), ("float32", "sigmoid", True),
                                                      ("float64", "atan", False)])  # fmt: skip
 def test_the_kernels_compile_for_hopper_without_register_spills(dtype, name, hard) -> None:
-    reason = nvrtc_missing()
-    if reason is not None:
-        pytest.skip(reason)
-    compiled, log = compile_for_gpu(chunked_source(KernelSpec(dtype, surrogate(name), hard, False)))
-    assert compiled, log
-    spills = re.findall(r"(\d+) bytes spill stores", log)
-    assert len(spills) == 7 and all(int(s) == 0 for s in spills), log
+    assert_compiles_for_gpu_without_spills(chunked_source(KernelSpec(dtype, surrogate(name), hard, False)), 7)
