@@ -146,6 +146,14 @@ def test_the_kernels_on_the_cpu_equal_the_reference(name, dtype, record, kernels
     _assert_equal_to_the_reference(outs, 0.0, 1e-5 if single else 1e-12)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 1, 3), (64, 2, 3), (129, 1, 2)])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset"])
+def test_the_kernels_on_the_cpu_at_short_and_odd_lengths(name, shape, kernels_on_the_cpu) -> None:
+    """T = 1, T < C, T = C, T = 2C + 1; one neuron."""
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64) + 0.5
+    _assert_equal_to_the_reference(_compare(name, x, kernels_on_the_cpu), 0.0, 1e-12)
+
+
 @pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset", "lif_soft"])
 def test_the_kernels_on_the_cpu_carry_a_given_state(name, kernels_on_the_cpu) -> None:
     x, state = _given_state(200)
