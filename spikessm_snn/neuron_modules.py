@@ -87,7 +87,7 @@ class SpikingNeuron(nn.Module):
         ``auto.chosen_backend`` picks for ``x_seq``; ``last_backend`` names the one that ran.
         """
         check_input(x_seq, multi_step=True)  # NaN/inf and overflow: checked by the backend
-        name = self.last_backend = resolved_backend(self.backend, x_seq)
+        name = self.last_backend = resolved_backend(self.backend, x_seq, self.spike_fn)
         p = self.parameters_for(x_seq[0], constants_dtype(name, x_seq.dtype))
         state = self._state_for(x_seq[0], state)
         return run_backend(name, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)

@@ -58,8 +58,9 @@ BACKENDS: dict[str, Backend] = {
 }
 
 
-def _run_auto(x_seq: Tensor, *args: object) -> MultiStepResult:
-    return run_backend(resolved_backend("auto", x_seq), x_seq, *args)
+def _run_auto(x_seq: Tensor, state: NeuronState, params: NeuronParameters, spike_fn: SpikeFunction,
+              *args: object) -> MultiStepResult:  # fmt: skip
+    return run_backend(resolved_backend("auto", x_seq, spike_fn), x_seq, state, params, spike_fn, *args)
 
 
 # the fastest exact backend for the call (``auto.chosen_backend``); the neuron resolves it first
@@ -96,7 +97,7 @@ def run_backend(
 ) -> MultiStepResult:
     """Run backend ``name`` (``'auto'``: the one it picks) after asking whether it supports these
     inputs; NaN/inf in ``x_seq`` and a state that overflowed raise when ``check_finite``."""
-    backend = get_backend(resolved_backend(name, x_seq))
+    backend = get_backend(resolved_backend(name, x_seq, spike_fn))
     reason = backend.unsupported(x_seq, params, spike_fn)
     if reason is not None:
         raise BackendUnavailableError(f"backend {name!r} cannot run this call: {reason}")

@@ -236,24 +236,34 @@ def test_gpu_given_state_and_float64(name) -> None:
     _assert_equal_to_the_reference(_compare(name, x, _on_chunked, state=state), 0.0, 1e-10)
 
 
-def test_auto_picks_the_loop_on_the_cpu_and_says_so(randn, caplog) -> None:
+@pytest.mark.parametrize(
+    ("steps", "width", "expected"), [(2048, 8, "chunked"), (1023, 8, "torch"), (2048, 257, "torch")]
+)
+def test_auto_on_the_cpu_picks_by_shape_and_says_so(steps, width, expected, randn, caplog) -> None:
     neuron = SRRNeuron(backend="auto")
     assert neuron.last_backend is None and "backend='auto', " in repr(neuron)
-    x = randn(9000, 1, 8, dtype=torch.float32, mean=0.3)
+    x = randn(steps, 1, width, dtype=torch.float32, mean=0.3)
     with caplog.at_level(logging.DEBUG, logger="spikessm_snn.backends.auto"):
         result = neuron(x)
-    assert chosen_backend(x) == "torch" and neuron.last_backend == "torch"
-    assert "backend='auto' (last picked 'torch')" in repr(neuron)
-    assert "backend 'auto' picked 'torch'" in caplog.text
+    assert chosen_backend(x, neuron.spike_fn) == expected and neuron.last_backend == expected
+    assert f"backend='auto' (last picked '{expected}')" in repr(neuron)
+    assert f"backend 'auto' picked '{expected}'" in caplog.text
     assert torch.equal(result.spikes, SRRNeuron()(x).spikes)
 
 
-@pytest.mark.parametrize(("steps", "neurons", "dtype", "expected"), [
-    (8192, 1024, torch.float32, "chunked"), (65536, 256, torch.float64, "chunked"), (8191, 256, torch.float32, "cupy"),
-    (65536, 1025, torch.float32, "cupy"), (65536, 256, torch.float16, "cupy"),
+def test_auto_takes_the_loop_for_half_precision_or_a_plain_spike_function_on_the_cpu(randn) -> None:
+    x = randn(2048, 1, 8, dtype=torch.float32, mean=0.3)
+    assert chosen_backend(x.to(torch.bfloat16), surrogate("triangle")) == "torch"
+    assert chosen_backend(x, lambda z: (z >= 0).to(z.dtype)) == "torch"
+
+
+@pytest.mark.parametrize(("steps", "neurons", "dtype", "with_cupy", "without_cupy"), [
+    (8192, 1024, torch.float32, "chunked", "torch"), (65536, 256, torch.float64, "chunked", "chunked"),
+    (8191, 256, torch.float32, "cupy", "chunked"), (65536, 1025, torch.float32, "cupy", "torch"),
+    (65536, 256, torch.float16, "cupy", "torch"), (1000, 64, torch.float32, "cupy", "torch"),
 ])  # fmt: skip
-def test_auto_on_a_gpu_follows_the_table(steps, neurons, dtype, expected, monkeypatch) -> None:
-    """The rule itself, on a stand-in for a CUDA tensor (no GPU needed)."""
+def test_auto_on_a_gpu_follows_the_table(steps, neurons, dtype, with_cupy, without_cupy, monkeypatch) -> None:
+    """The rule itself, on a stand-in for a CUDA tensor (no GPU needed); without CuPy, the CPU's rows."""
 
     class OnCuda:
         is_cuda, shape = True, (steps, neurons)
@@ -265,9 +275,9 @@ def test_auto_on_a_gpu_follows_the_table(steps, neurons, dtype, expected, monkey
             return torch.empty(neurons)
 
     monkeypatch.setattr(auto, "cupy_missing", lambda: None)
-    assert chosen_backend(OnCuda()) == expected
+    assert chosen_backend(OnCuda(), surrogate("atan")) == with_cupy
     monkeypatch.setattr(auto, "cupy_missing", lambda: "no CuPy")
-    assert chosen_backend(OnCuda()) == "torch"
+    assert chosen_backend(OnCuda(), surrogate("atan")) == without_cupy
 
 
 @pytest.mark.gpu
@@ -275,7 +285,7 @@ def test_gpu_auto_runs_what_it_picked() -> None:
     x = torch.randn(16384, 1, 256, device="cuda") + 0.3
     neuron = SRRNeuron(backend="auto").cuda()
     result = neuron(x)
-    assert neuron.last_backend == chosen_backend(x) == "chunked"
+    assert neuron.last_backend == chosen_backend(x, neuron.spike_fn) == "chunked"
     assert torch.equal(result.spikes, SRRNeuron().cuda()(x).spikes)
 
 
