@@ -64,10 +64,8 @@ def load_task(task: str, data_dir: str | Path | None = None, seed: int = 0, cont
         hint = "use the LRA release (listops-1000) or 'spikessm listops-generate --out DIR'"
         names = [f"basic_{split}.tsv" for split in ("train", "val", "test")]
         paths = need_files(data_dir, task, names, hint)
-        data = [
-            ListOpsDataset(path) if split in splits else None
-            for split, path in zip(("train", "val", "test"), paths, strict=True)
-        ]
+        data = [ListOpsDataset(path) if split in splits else None for split, path in zip(("train", "val", "test"),
+                                                                                          paths, strict=True)]
         return Task(*data, len(VOCAB), 10)
     if task == "smnist":
         return _split_off_val(*mnist_pixels(data_dir), 1, 10, seed)

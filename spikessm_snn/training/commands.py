@@ -75,18 +75,10 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
                                    name.upper(), help=f"{text} (default: {default})")  # fmt: skip
     train_cmd.add_argument("--out", type=Path, default=Path("runs/train"),
                            help="folder of the checkpoint and metrics (default: runs/train)")  # fmt: skip
-    train_cmd.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out (a new run starts, with a message, where there is none)",
-    )
-    train_cmd.add_argument(
-        "--time-limit",
-        type=argtypes.positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after the last epoch that ends within this many seconds (--resume continues)",
-    )
+    train_cmd.add_argument("--resume", action="store_true",
+                           help="continue the run in --out (a new run starts, with a message, where there is none)")
+    train_cmd.add_argument("--time-limit", type=argtypes.positive_float, default=None, metavar="SECONDS",
+                           help="stop after the last epoch that ends within this many seconds (--resume continues)")
     train_cmd.add_argument("--workers", type=argtypes.at_least(0), default=None,
                            help="data loader processes (default: 4 on a GPU, 0 on a CPU)")  # fmt: skip
     train_cmd.set_defaults(run=run_train)

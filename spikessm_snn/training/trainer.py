@@ -261,3 +261,4 @@ def _train(config: TrainConfig, out: Path, resume: bool, show: bool, time_limit:
         _say(f"best validation {metric} {chosen[f'val_{metric}']:.4f} at epoch {chosen['epoch']}; test {metric} "
              f"there {chosen[f'test_{metric}']:.4f}", show)  # fmt: skip
     return history
+
