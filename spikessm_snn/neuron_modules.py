@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .backends.auto import resolved_backend
 from .backends.registry import BACKENDS, constants_dtype, get_backend, run_backend
 from .backends.result import MultiStepResult
 from .neurons.checks import check_finite_run, check_input, check_parameters, check_state
@@ -49,6 +50,7 @@ class SpikingNeuron(nn.Module):
         self.spike_fn = resolve_spike_function(surrogate, default="triangle")
         self.detach_reset, self.check_finite = bool(detach_reset), bool(check_finite)
         self.backend = backend
+        self.last_backend: str | None = None  # the backend the last multi-step call ran ('auto' resolved)
 
     @property
     def backend(self) -> str:
@@ -81,12 +83,14 @@ class SpikingNeuron(nn.Module):
 
         Half-precision input: ``'torch'`` (and ``'pmbc'``, equal to it) compute in the input's dtype
         with the constants rounded to it; ``'cupy'`` computes in float32 on the upcast input with
-        the float32 constants (``registry.constants_dtype``).
+        the float32 constants (``registry.constants_dtype``). ``'auto'`` runs the backend
+        ``auto.chosen_backend`` picks for ``x_seq``; ``last_backend`` names the one that ran.
         """
         check_input(x_seq, multi_step=True)  # NaN/inf and overflow: checked by the backend
-        p = self.parameters_for(x_seq[0], constants_dtype(self.backend, x_seq.dtype))
+        name = self.last_backend = resolved_backend(self.backend, x_seq, self.spike_fn)
+        p = self.parameters_for(x_seq[0], constants_dtype(name, x_seq.dtype))
         state = self._state_for(x_seq[0], state)
-        return run_backend(self.backend, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)
+        return run_backend(name, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)
 
     def step(self, x: Tensor, state: NeuronState | None = None) -> tuple[Tensor, NeuronState]:
         """One step ``x [B, ...]`` -> ``(spikes [B, ...], state)``; the same maths as every backend.
@@ -108,7 +112,8 @@ class SpikingNeuron(nn.Module):
 
     def extra_repr(self) -> str:
         reset = f"hard (v_reset={self.v_reset})" if self.hard_reset else "soft"
-        return f"reset={reset}, backend={self.backend!r}, detach_reset={self.detach_reset}"
+        picked = f" (last picked {self.last_backend!r})" if self.backend == "auto" and self.last_backend else ""
+        return f"reset={reset}, backend={self.backend!r}{picked}, detach_reset={self.detach_reset}"
 
 
 def owned_state(state: NeuronState) -> NeuronState:

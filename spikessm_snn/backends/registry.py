@@ -19,6 +19,8 @@ from torch import Tensor
 
 from ..neurons.dynamics import NeuronParameters, NeuronState
 from ..neurons.surrogate import SpikeFunction
+from .auto import resolved_backend
+from .chunked import chunked_unsupported, run_chunked
 from .fused import cupy_missing, fused_unsupported, run_fused
 from .pmbc import pmbc_unsupported, run_pmbc
 from .reference import run_reference
@@ -51,7 +53,18 @@ BACKENDS: dict[str, Backend] = {
     "cupy": Backend(
         "cupy", exact=True, run=run_fused, installed=cupy_missing, unsupported=fused_unsupported, half_in_float32=True
     ),
+    # CUDA kernels on a CUDA tensor where CuPy is installed, else the same algorithm in torch
+    "chunked": Backend("chunked", exact=True, run=run_chunked, unsupported=chunked_unsupported),
 }
+
+
+def _run_auto(x_seq: Tensor, state: NeuronState, params: NeuronParameters, spike_fn: SpikeFunction,
+              *args: object) -> MultiStepResult:  # fmt: skip
+    return run_backend(resolved_backend("auto", x_seq, spike_fn), x_seq, state, params, spike_fn, *args)
+
+
+# the fastest exact backend for the call (``auto.chosen_backend``); the neuron resolves it first
+BACKENDS["auto"] = Backend("auto", exact=True, run=_run_auto)
 
 
 def get_backend(name: str) -> Backend:
@@ -67,7 +80,7 @@ def get_backend(name: str) -> Backend:
 
 def constants_dtype(name: str, dtype: torch.dtype) -> torch.dtype:
     """The dtype backend ``name`` takes the neuron constants in, for input of ``dtype``."""
-    if dtype in (torch.float16, torch.bfloat16) and BACKENDS[name].half_in_float32:
+    if dtype in (torch.float16, torch.bfloat16) and BACKENDS[name].half_in_float32:  # 'auto': resolve it first
         return torch.float32
     return dtype
 
@@ -82,9 +95,9 @@ def run_backend(
     record: bool = False,
     check_finite: bool = True,
 ) -> MultiStepResult:
-    """Run backend ``name`` after asking whether it supports these inputs; NaN/inf in
-    ``x_seq`` and a state that overflowed raise when ``check_finite``."""
-    backend = get_backend(name)
+    """Run backend ``name`` (``'auto'``: the one it picks) after asking whether it supports these
+    inputs; NaN/inf in ``x_seq`` and a state that overflowed raise when ``check_finite``."""
+    backend = get_backend(resolved_backend(name, x_seq, spike_fn))
     reason = backend.unsupported(x_seq, params, spike_fn)
     if reason is not None:
         raise BackendUnavailableError(f"backend {name!r} cannot run this call: {reason}")

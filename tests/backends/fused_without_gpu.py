@@ -28,9 +28,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
-from spikessm_snn.backends.fused.launch import THREADS, KernelArgument, kernel_arguments
+from spikessm_snn.backends.fused.launch import THREADS, KernelArgument, KernelSource, kernel_arguments
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, surrogate_source
 from spikessm_snn.neurons.surrogate import Surrogate
 
@@ -48,6 +49,12 @@ extern "C" void set_thread(unsigned block, unsigned thread, unsigned threads) {
 #define __device__
 #define __forceinline__ inline
 inline int atomicOr(int* address, int value) { const int old = *address; *address = old | value; return old; }
+inline int atomicMin(int* address, int value) {
+  const int old = *address;
+  *address = old < value ? old : value;
+  return old;
+}
+inline long long min(long long a, long long b) { return a < b ? a : b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
@@ -96,9 +103,10 @@ def kernel_parameters(source: str, name: str) -> list[tuple[str, str]]:
     return [(re.sub(r"\s*\*", "*", re.sub(r"\s+", " ", t)), p.split()[-1]) for t, p in zip(types, params, strict=True)]
 
 
-def check_arguments(spec: KernelSpec, name: str, args: list[KernelArgument]) -> None:
+def check_arguments(spec: KernelSpec, name: str, args: list[KernelArgument],
+                    source: KernelSource = kernel_source) -> None:  # fmt: skip
     """Each argument fits its C parameter: count, pointee dtype, contiguity, scalar size."""
-    params = kernel_parameters(kernel_source(spec), name)
+    params = kernel_parameters(source(spec), name)
     assert len(params) == len(args), f"{name}: {len(args)} arguments for {len(params)} parameters {params}"
     acc = torch.float64 if spec.acc == "double" else torch.float32
     pointee = {"io_t": _TORCH_DTYPES[spec.dtype], "acc_t": acc, "int": torch.int32}
@@ -124,24 +132,25 @@ class KernelsOnCpu:
         self.directory = directory
         for header, text in _HOST_HEADERS.items():
             (directory / header).write_text(text)
-        self.libraries: dict[KernelSpec, ctypes.CDLL] = {}
+        self.libraries: dict[tuple[KernelSource, KernelSpec], ctypes.CDLL] = {}
         self.calls: list[tuple[KernelSpec, str, list[KernelArgument]]] = []  # every launch, in order
 
-    def library(self, spec: KernelSpec) -> ctypes.CDLL:
-        if spec not in self.libraries:
-            source = self.directory / f"kernels{len(self.libraries)}.cpp"
-            source.write_text(_HOST_PRELUDE + kernel_source(spec))
-            self.libraries[spec] = _compile_for_host(source, [f"-I{self.directory}"])
-        return self.libraries[spec]
+    def library(self, spec: KernelSpec, source: KernelSource = kernel_source) -> ctypes.CDLL:
+        if (source, spec) not in self.libraries:
+            path = self.directory / f"kernels{len(self.libraries)}.cpp"
+            path.write_text(_HOST_PRELUDE + source(spec))
+            self.libraries[source, spec] = _compile_for_host(path, [f"-I{self.directory}"])
+        return self.libraries[source, spec]
 
-    def launch(self, spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument]) -> None:
+    def launch(self, spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument],
+               source: KernelSource = kernel_source) -> None:  # fmt: skip
         assert device.type == "cpu" and all(a.device == device for a in args if isinstance(a, torch.Tensor))
-        check_arguments(spec, name, args)
+        check_arguments(spec, name, args, source)
         self.calls.append((spec, name, args))
-        for (param, label), arg in zip(kernel_parameters(kernel_source(spec), name), args, strict=True):
+        for (param, label), arg in zip(kernel_parameters(source(spec), name), args, strict=True):
             if label in OUTPUTS and not param.startswith("const") and arg is not None:
                 arg.fill_(float("nan"))
-        library = self.library(spec)
+        library = self.library(spec, source)
         kernel = getattr(library, name)
         kernel.restype = None
         values = [_CTYPES[type(v)](v.item()) for v in kernel_arguments(spec, args)]
@@ -241,3 +250,14 @@ def compile_for_gpu(source: str, arch: str = "sm_90") -> tuple[bool, str]:
     nvrtc.nvrtcGetProgramLog(program, log)
     nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
     return status == 0, log.value.decode(errors="replace")
+
+
+def assert_compiles_for_gpu_without_spills(source: str, kernels: int) -> None:
+    """``source`` compiles for Hopper and none of its ``kernels`` spills registers (skips without NVRTC)."""
+    reason = nvrtc_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    compiled, log = compile_for_gpu(source)
+    assert compiled, log
+    spills = re.findall(r"(\d+) bytes spill stores", log)
+    assert len(spills) == kernels and all(int(s) == 0 for s in spills), log

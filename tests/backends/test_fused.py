@@ -9,11 +9,15 @@ NVRTC where it is installed.
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 import torch
-from fused_without_gpu import compile_for_gpu, host_compiler_missing, kernel_parameters, nvrtc_missing, surrogate_on_cpu
+from fused_without_gpu import (
+    assert_compiles_for_gpu_without_spills,
+    host_compiler_missing,
+    kernel_parameters,
+    surrogate_on_cpu,
+)
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.fused import cupy_missing
@@ -372,13 +376,7 @@ def test_spikingjelly_node_on_the_cupy_backend() -> None:
      ("bfloat16", "atan", True, False), ("float64", "sigmoid", False, True)],
 )  # fmt: skip
 def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, detach) -> None:
-    reason = nvrtc_missing()
-    if reason is not None:
-        pytest.skip(reason)
-    compiled, log = compile_for_gpu(kernel_source(KernelSpec(dtype, surrogate(name), hard, detach)))
-    assert compiled, log
-    spills = re.findall(r"(\d+) bytes spill stores", log)
-    assert len(spills) == 2 and all(int(s) == 0 for s in spills), log
+    assert_compiles_for_gpu_without_spills(kernel_source(KernelSpec(dtype, surrogate(name), hard, detach)), 2)
 
 
 @pytest.mark.gpu

@@ -16,6 +16,8 @@ synchronisation. The backward has no graph of its own: no second derivatives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,7 @@ from .launch import cupy_missing, launch
 from .source import GRADIENT_BITS, KernelSpec
 
 SAVE_NOTHING, SAVE_FOR_BACKWARD, SAVE_EVERY_R = 0, 1, 2  # the forward kernel's ``save``
+GRADIENT_NAMES = ("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last")  # the backward's incoming gradients
 
 
 def _launch_forward(
@@ -47,41 +50,65 @@ def _launch_forward(
     return spikes, h, r_seq
 
 
+def _launch_backward(
+    spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool, x_dtype: torch.dtype,
+    v_reset: float,
+) -> tuple[Tensor | None, Tensor]:  # fmt: skip
+    """``dL/dx [T, N]`` (if ``want_x``) and ``dL/d(tau, threshold, tau_r, refractory, v0, r0) [6, N]``
+    from ``saved = (h, r_seq, tau, threshold, tau_r, refractory, v0, r0)`` and the gradients ``given``
+    (by ``GRADIENT_NAMES``; a missing one is zero)."""
+    h = saved[0]
+    steps, n = h.shape
+    g_x = torch.empty_like(h, dtype=x_dtype) if want_x else None
+    bits = sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0)
+    g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
+    launch(spec, "neuron_backward", n, h.device, [
+        *(given.get(name) for name in GRADIENT_NAMES), *saved, g_x, g_params, steps, n, v_reset, np.int32(bits),
+    ])  # fmt: skip
+    return g_x, g_params
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """A forward and a backward over the same saved tensors, as ``_launch_forward`` and
+    ``_launch_backward`` take and give them, and the backend name errors show."""
+
+    backend: str
+    forward: Callable[..., tuple[Tensor, Tensor | None, Tensor | None]]
+    backward: Callable[..., tuple[Tensor | None, Tensor]]
+
+
+SEQUENTIAL = Kernels("cupy", _launch_forward, _launch_backward)
+
+
 class _FusedFunction(torch.autograd.Function):
     """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]`` and the
-    final ``v``, ``r`` ``[N]``; ``non_finite [1]`` (if given) receives the forward kernel's flag.
+    final ``v``, ``r`` ``[N]`` by ``kernels`` (the sequential ones, or another forward and backward
+    over the same ``h`` and ``r``); ``non_finite [1]`` (if given) receives the forward's flag.
 
     Gradients are not materialised: an output nobody used passes ``None`` to the backward, whose
     kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` is computed only when ``x`` wants it.
     The backward is not itself differentiable: ``create_graph=True`` raises."""
 
     @staticmethod
-    def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, save, non_finite):
+    def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, save, non_finite, kernels):
         ctx.set_materialize_grads(False)
         constants = [tau, threshold, tau_r, refractory]
         v, r = v0.clone(), r0.clone()
-        spikes, h, r_seq = _launch_forward(spec, x, constants, v, r, v_reset, save, non_finite)
+        spikes, h, r_seq = kernels.forward(spec, x, constants, v, r, v_reset, save, non_finite)
         ctx.save_for_backward(h, r_seq, *constants, v0, r0)
-        ctx.spec, ctx.v_reset, ctx.x_dtype = spec, v_reset, x.dtype
+        ctx.spec, ctx.v_reset, ctx.x_dtype, ctx.kernels = spec, v_reset, x.dtype, kernels
         return spikes, h, r_seq, v, r
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor | None):
         if torch.is_grad_enabled():
-            raise_no_double_backward("cupy")
-        h, r_seq, tau, threshold, tau_r, refractory, v0, r0 = ctx.saved_tensors
-        steps, n = h.shape
-        given = dict(zip(("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last"), grads, strict=True))
-        given = {name: g.contiguous() for name, g in given.items() if g is not None}
-        g_x = torch.empty_like(h, dtype=ctx.x_dtype) if ctx.needs_input_grad[0] else None
-        bits = sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if g_x is not None else 0)
-        g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
-        launch(ctx.spec, "neuron_backward", n, h.device, [
-            *(given.get(name) for name in ("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last")),
-            h, r_seq, tau, threshold, tau_r, refractory, v0, r0,
-            g_x, g_params, steps, n, ctx.v_reset, np.int32(bits),
-        ])  # fmt: skip
-        return (g_x, *g_params, None, None, None, None)
+            raise_no_double_backward(ctx.kernels.backend)
+        given = {name: g.contiguous() for name, g in zip(GRADIENT_NAMES, grads, strict=True) if g is not None}
+        g_x, g_params = ctx.kernels.backward(
+            ctx.spec, ctx.saved_tensors, given, ctx.needs_input_grad[0], ctx.x_dtype, ctx.v_reset
+        )
+        return (g_x, *g_params, None, None, None, None, None)
 
 
 def _raise_for(non_finite: Tensor | None, dtype: torch.dtype) -> None:
@@ -104,10 +131,12 @@ def run_fused(
     detach_reset: bool = False,
     record: bool = False,
     check_finite: bool = True,
+    kernels: Kernels = SEQUENTIAL,
 ) -> MultiStepResult:
     """``x_seq [T, B, ...]`` (any layout; copied if not contiguous) on a CUDA device; NaN/inf in
     the input and a state beyond the input dtype's range are found by the forward kernel as it
-    runs, and raise when ``check_finite``."""
+    runs, and raise when ``check_finite``. Other ``kernels`` over the same saved tensors (``'chunked'``)
+    share this wrapper."""
     steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
     acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
     x = x_seq.reshape(steps, -1).contiguous()
@@ -122,12 +151,14 @@ def run_fused(
     inputs = (x_seq, p.tau, p.threshold, p.tau_r, p.refractory, state.v, state.r)
     if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
         v, r = v0.clone(), r0.clone()
-        spikes, _, _ = _launch_forward(spec, x, constants, v, r, p.v_reset, SAVE_NOTHING, non_finite)
+        spikes, _, _ = kernels.forward(spec, x, constants, v, r, p.v_reset, SAVE_NOTHING, non_finite)
         _raise_for(non_finite, x.dtype)
         final = NeuronState(v.reshape(step_shape).to(x.dtype), r.reshape(step_shape).to(x.dtype))
         return MultiStepResult(spikes.reshape(x_seq.shape), final)
     save = SAVE_EVERY_R if record else SAVE_FOR_BACKWARD
-    spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(x, *constants, v0, r0, spec, p.v_reset, save, non_finite)
+    spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(
+        x, *constants, v0, r0, spec, p.v_reset, save, non_finite, kernels
+    )
     _raise_for(non_finite, x.dtype)
 
     def shaped(t: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ launch can be captured in a CUDA graph.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from .source import KernelSpec, kernel_source
 
 THREADS = 128
 KernelArgument = Tensor | int | float | np.generic | None
+KernelSource = Callable[[KernelSpec], str]  # the CUDA source of a module of kernels, for a spec
 
 
 @functools.cache
@@ -55,11 +57,11 @@ def kernel_arguments(spec: KernelSpec, args: list[KernelArgument]) -> tuple[np.g
 
 
 @functools.cache
-def _kernel(spec: KernelSpec, name: str, device_index: int) -> Any:
+def _kernel(source: KernelSource, spec: KernelSpec, name: str, device_index: int) -> Any:
     import cupy
 
     with cupy.cuda.Device(device_index):  # compiled and loaded on this device, once
-        return cupy.RawModule(code=kernel_source(spec), options=("--std=c++17",)).get_function(name)
+        return cupy.RawModule(code=source(spec), options=("--std=c++17",)).get_function(name)
 
 
 def _stream(device: torch.device) -> Any:
@@ -71,12 +73,14 @@ def _stream(device: torch.device) -> Any:
     return cupy.cuda.ExternalStream(torch_stream.cuda_stream)
 
 
-def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument]) -> None:
-    """Run kernel ``name`` with one thread per neuron on ``device``'s current torch stream;
-    ``args`` as ``kernel_arguments`` takes them (tensors on ``device``, contiguous)."""
+def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument],
+           source: KernelSource = kernel_source) -> None:  # fmt: skip
+    """Run kernel ``name`` of ``source(spec)`` with ``n`` threads (one per neuron, or per chunk and
+    neuron) on ``device``'s current torch stream; ``args`` as ``kernel_arguments`` takes them
+    (tensors on ``device``, contiguous)."""
     import cupy
 
     index = device.index if device.index is not None else torch.cuda.current_device()
-    kernel = _kernel(spec, name, index)
+    kernel = _kernel(source, spec, name, index)
     with cupy.cuda.Device(index), _stream(device):
         kernel(((n + THREADS - 1) // THREADS,), (THREADS,), kernel_arguments(spec, args))

@@ -77,7 +77,9 @@ def surrogate_source(surrogate: Surrogate) -> str:
     return f"{defines}#define surrogate_derivative {surrogate.name}_derivative\n{_SURROGATES}"
 
 
-def _prelude(spec: KernelSpec) -> str:
+def prelude(spec: KernelSpec) -> str:
+    """Types, rounding arithmetic, the per-step neuron update and the surrogates for ``spec``:
+    what every kernel shares."""
     t, acc = _C_TYPES[spec.dtype], spec.acc
     width = 2 if acc == "double" else 1  # doubles take two registers
     sfx = "d" if acc == "double" else "f"
@@ -104,6 +106,20 @@ __device__ __forceinline__ acc_t sub(acc_t a, acc_t b) {{ return __{sfx}sub_rn(a
 // magnitude or starts with a trace: decided per neuron on the device, never by the host
 __device__ __forceinline__ bool has_trace(acc_t c, acc_t r0, acc_t tau_r) {{
   return c != (acc_t)0 || r0 != (acc_t)0 || !isfinite(tau_r);
+}}
+// the membrane after reset from the charged potential h and the spike s
+__device__ __forceinline__ acc_t reset_value(acc_t h, bool s, acc_t u, acc_t v_reset) {{
+  return s ? (HARD_RESET ? v_reset : sub(h, u)) : h;
+}}
+// one step, the reference's arithmetic operation for operation: h = tau v + x;  z = (h - u) - r;
+// s = z >= 0;  v = reset(h, s);  r = tau_r r + c s. Returns s; h, v and r are updated.
+__device__ __forceinline__ bool neuron_update(
+    acc_t xt, acc_t a, acc_t u, acc_t ar, acc_t c, acc_t v_reset, acc_t& h, acc_t& v, acc_t& r) {{
+  h = add(mul(a, v), xt);
+  const bool s = sub(sub(h, u), r) >= (acc_t)0;
+  v = reset_value(h, s, u, v_reset);
+  r = add(mul(ar, r), s ? c : (acc_t)0);
+  return s;
 }}
 {surrogate_source(spec.surrogate)}"""
 
@@ -141,18 +157,12 @@ extern "C" __global__ void neuron_forward(
       if (t < steps) {
         const acc_t xt = load_io(cur[k]);
         finite &= isfinite(xt);
-        const acc_t h = add(mul(a, v), xt);
-        bounded &= fabs(h) <= IO_MAX;  // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
-        const bool s = sub(sub(h, u), r) >= (acc_t)0;
+        acc_t h;
+        const bool s = neuron_update(xt, a, u, ar, c, v_reset, h, v, r);
+        // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
+        bounded &= fabs(h) <= IO_MAX && fabs(r) <= IO_MAX;
         spikes[t * n + i] = store_io(s ? (acc_t)1 : (acc_t)0);
         if (save) h_seq[t * n + i] = h;
-#if HARD_RESET
-        v = s ? v_reset : h;
-#else
-        v = s ? sub(h, u) : h;
-#endif
-        r = add(mul(ar, r), s ? c : (acc_t)0);
-        bounded &= fabs(r) <= IO_MAX;
         if (save_r) r_seq[t * n + i] = r;
       }
     }
@@ -163,9 +173,9 @@ extern "C" __global__ void neuron_forward(
 }
 """
 
-_BACKWARD = r"""
-// BPTT per neuron, t = T-1 .. 0: lam_v = dL/dv[t] and lam_r1 = dL/dr[t] from later steps,
-// lam_h1 = dL/dh[t+1]. grads: the HAS_* bits; g_spikes held raw until used, as in the forward.
+_BACKWARD_STEP = r"""
+// BPTT, one step backwards: lam_v = dL/dv[t] and lam_r1 = dL/dr[t] from later steps.
+// grads: the HAS_* bits; g_spikes held raw until used, as in the forward.
 struct Step { acc_t h, rp, gh, gr; io_t gs; };
 
 __device__ __forceinline__ Step load_step(
@@ -180,6 +190,50 @@ __device__ __forceinline__ Step load_step(
   return q;
 }
 
+// what one step hands to the parameter gradients: v[t], s[t], dL/dz, dL/dr[t] (all of it), dL/dh = dL/dx
+struct Adjoint { acc_t v, sf, lam_z, lam_r, lam_h, lam_v; };
+
+// step t from its saved h, r[t-1] and incoming gradients (gs: dL/ds[t]); lam_v, lam_r1 become step t-1's
+__device__ __forceinline__ Adjoint backward_step(
+    const Step q, const acc_t gs, const acc_t a, const acc_t u, const acc_t ar, const acc_t c, const acc_t v_reset,
+    acc_t& lam_v, acc_t& lam_r1) {
+  Adjoint d;
+  const acc_t z = sub(sub(q.h, u), q.rp);
+  const bool s = z >= (acc_t)0;
+  d.sf = s ? (acc_t)1 : (acc_t)0;
+  d.v = reset_value(q.h, s, u, v_reset);
+#if HARD_RESET
+  const acc_t dv_ds = v_reset - q.h, dv_dh = (acc_t)1 - d.sf;
+#else
+  const acc_t dv_ds = -u, dv_dh = (acc_t)1;
+#endif
+  d.lam_v = lam_v;
+  d.lam_r = q.gr + lam_r1;
+  const acc_t lam_s = gs + RESET_GRAD * (dv_ds * lam_v + c * d.lam_r);
+  d.lam_z = surrogate_derivative(z) * lam_s;
+  d.lam_h = q.gh + d.lam_z + dv_dh * lam_v;
+  lam_v = a * d.lam_h;
+  lam_r1 = ar * d.lam_r - d.lam_z;
+  return d;
+}
+
+// dL/d(tau, threshold, tau_r, refractory) summed over steps; tau's term pairs dL/dh[t+1] (lam_h1) with v[t]
+struct ParamGrads { acc_t a, u, ar, c; };
+
+__device__ __forceinline__ void add_param_grads(ParamGrads& g, const Adjoint d, const acc_t lam_h1, const acc_t rp) {
+  g.a += lam_h1 * d.v;
+#if HARD_RESET
+  g.u -= d.lam_z;
+#else
+  g.u -= d.lam_z + d.sf * d.lam_v;
+#endif
+  g.ar += d.lam_r * rp;
+  g.c += d.lam_r * d.sf;
+}
+"""
+
+_BACKWARD = r"""
+// BPTT per neuron, t = T-1 .. 0; lam_h1 = dL/dh[t+1].
 extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
     const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
@@ -193,7 +247,8 @@ extern "C" __global__ void neuron_backward(
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
   const bool trace = has_trace(c, r_init, ar);
   acc_t lam_v = HAS_G_V_LAST ? g_v_last[i] : (acc_t)0, lam_r1 = HAS_G_R_LAST ? g_r_last[i] : (acc_t)0;
-  acc_t lam_h1 = 0, g_a = 0, g_u = 0, g_ar = 0, g_c = 0;
+  acc_t lam_h1 = 0;
+  ParamGrads g = {0, 0, 0, 0};
   for (long long t1 = steps - 1; t1 >= 0; t1 -= BCHUNK) {
     Step cur[BCHUNK];
 #pragma unroll
@@ -205,44 +260,29 @@ extern "C" __global__ void neuron_backward(
       const long long t = t1 - k;
       if (t >= 0) {
         const Step q = cur[k];
-        const acc_t z = sub(sub(q.h, u), q.rp);
-        const bool s = z >= (acc_t)0;
-        const acc_t sf = s ? (acc_t)1 : (acc_t)0;
-#if HARD_RESET
-        const acc_t v = s ? v_reset : q.h, dv_ds = v_reset - q.h, dv_dh = (acc_t)1 - sf;
-#else
-        const acc_t v = s ? sub(q.h, u) : q.h, dv_ds = -u, dv_dh = (acc_t)1;
-#endif
         const acc_t gs = HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0;
-        const acc_t lam_r = q.gr + lam_r1;
-        const acc_t lam_s = gs + RESET_GRAD * (dv_ds * lam_v + c * lam_r);
-        const acc_t lam_z = surrogate_derivative(z) * lam_s;
-        const acc_t lam_h = q.gh + lam_z + dv_dh * lam_v;
-        if (HAS_G_X) g_x[t * n + i] = store_io(lam_h);
-        g_a += lam_h1 * v;
-#if HARD_RESET
-        g_u -= lam_z;
-#else
-        g_u -= lam_z + sf * lam_v;
-#endif
-        g_ar += lam_r * q.rp;
-        g_c += lam_r * sf;
-        lam_h1 = lam_h;
-        lam_v = a * lam_h;
-        lam_r1 = ar * lam_r - lam_z;
+        const Adjoint d = backward_step(q, gs, a, u, ar, c, v_reset, lam_v, lam_r1);
+        if (HAS_G_X) g_x[t * n + i] = store_io(d.lam_h);
+        add_param_grads(g, d, lam_h1, q.rp);
+        lam_h1 = d.lam_h;
       }
     }
   }
-  g_params[i] = g_a + lam_h1 * v0[i];  // the first step's h = tau v0 + x
-  g_params[n + i] = g_u;
-  g_params[2 * n + i] = g_ar;
-  g_params[3 * n + i] = g_c;
+  g_params[i] = g.a + lam_h1 * v0[i];  // the first step's h = tau v0 + x
+  g_params[n + i] = g.u;
+  g_params[2 * n + i] = g.ar;
+  g_params[3 * n + i] = g.c;
   g_params[4 * n + i] = lam_v;
   g_params[5 * n + i] = lam_r1;
 }
 """
 
 
+def backward_step_source() -> str:
+    """One BPTT step and the parameter-gradient sums in C, over the ``prelude``: what backward kernels share."""
+    return _BACKWARD_STEP
+
+
 def kernel_source(spec: KernelSpec) -> str:
     """The full CUDA source (forward and backward) for one ``KernelSpec``."""
-    return _prelude(spec) + _FORWARD + _BACKWARD
+    return prelude(spec) + _FORWARD + _BACKWARD_STEP + _BACKWARD

@@ -1,0 +1,53 @@
+"""Backend ``'auto'``: the fastest exact backend for the device, dtype and shape, by one table.
+
+Rows ``(most neurons B*D, fewest steps T)`` per device type: a float32/float64 call inside any
+row runs ``'chunked'``. On a GPU (CuPy installed) the rest runs ``'cupy'`` (the only one of the
+two for float16/bfloat16); the first GPU row is a conservative guess (few neurons, long
+sequences, where the sequential kernel is latency-bound), to be refined from
+``analysis/bench_chunked.py``. On a CPU (or a GPU without CuPy) the rest runs the ``'torch'``
+loop; the CPU row is measured (``bench_chunked.py --quick --neurons 256 1024 --steps 1024 4096
+16384``, a 2-core CPU shared with other work, medians of 5, SRR and the hard-reset LIF): the torch
+path of ``'chunked'`` against the loop at B*D = 256 was 1.1-1.7x (forward) and 2.3-2.7x
+(forward+backward) for SRR at T = 1024-16384; at B*D = 1024 it lost at T = 1024 (0.64x / 0.94x).
+``'pmbc'`` loses to the loop on a CPU everywhere measured. A spike function without a surrogate
+derivative always runs ``'torch'``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import Tensor
+
+from ..neurons.surrogate import SpikeFunction, Surrogate
+from .fused import cupy_missing
+
+# Where 'chunked' wins, per device type: rows of (most neurons B*D, fewest steps T)
+CHUNKED_WINS: dict[str, list[tuple[int, int]]] = {"cuda": [(4 * 256, 8192)], "cpu": [(256, 1024)]}
+
+log = logging.getLogger(__name__)
+
+
+def chosen_backend(x_seq: Tensor, spike_fn: SpikeFunction) -> str:
+    """The exact backend ``'auto'`` runs for input ``x_seq [T, B, ...]`` and ``spike_fn``."""
+    if not isinstance(spike_fn, Surrogate):
+        return "torch"
+    on_gpu = x_seq.is_cuda and cupy_missing() is None
+    if x_seq.dtype not in (torch.float32, torch.float64):
+        return "cupy" if on_gpu else "torch"
+    steps, neurons = x_seq.shape[0], x_seq[0].numel()
+    rows = CHUNKED_WINS["cuda" if on_gpu else "cpu"]
+    if any(neurons <= most and steps >= fewest for most, fewest in rows):
+        return "chunked"
+    return "cupy" if on_gpu else "torch"
+
+
+def resolved_backend(name: str, x_seq: Tensor, spike_fn: SpikeFunction) -> str:
+    """``name``, or for ``'auto'`` the backend it picks for the call (logged at debug level)."""
+    if name != "auto":
+        return name
+    chosen = chosen_backend(x_seq, spike_fn)
+    log.debug("backend 'auto' picked %r for %s input of shape %s on %s", chosen, x_seq.dtype, tuple(x_seq.shape),
+              x_seq.device)  # fmt: skip
+    return chosen

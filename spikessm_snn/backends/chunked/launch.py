@@ -1,0 +1,87 @@
+"""The chunked kernels (``source.py``) launched on torch tensors, as ``fused.autograd.Kernels``: the
+saved ``h`` and ``r`` are the sequential forward's, bit for bit, so the fused wrapper serves both."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, Kernels
+from ..fused.launch import launch
+from ..fused.source import GRADIENT_BITS, KernelSpec
+from .source import chunked_source
+from .speculation import CHUNK_STEPS, REPAIR_PASSES
+
+
+def flag_overflow(non_finite: Tensor | None, h: Tensor, r_last: Tensor) -> None:
+    """Or bit 2 into ``non_finite`` (if given) where a charged potential or the final trace is not
+    finite (the state overflowed; a trace once inf stays inf), without waiting for the device."""
+    if non_finite is not None:
+        bad = ~(torch.isfinite(h).all() & torch.isfinite(r_last).all())
+        non_finite.bitwise_or_(bad.to(non_finite.dtype) * 2)
+
+
+def launch_chunked_forward(
+    spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float, save: int,
+    non_finite: Tensor | None, chunk: int = CHUNK_STEPS, passes: int = REPAIR_PASSES,
+) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """As ``fused.autograd._launch_forward`` (spikes, ``h``, ``r`` ``[T, N]``; ``v``, ``r`` ``[N]``
+    advance in place), by speculation, ``passes`` repairs and the finish. ``h`` and ``r`` are
+    always written: the repairs compare with them."""
+    steps, n = x.shape
+    chunks = math.ceil(steps / chunk)
+    spikes = torch.empty_like(x)
+    h, r_seq = (torch.empty_like(x, dtype=v.dtype) for _ in range(2))
+    starts = [torch.empty((chunks, n), dtype=v.dtype, device=x.device) for _ in range(2)]
+    ends = [torch.empty((chunks, n), dtype=v.dtype, device=x.device) for _ in range(4)]
+    v0, r0 = v.clone(), r.clone()
+    every_r = np.int32(save == SAVE_EVERY_R)
+    neuron = [x, spikes, h, r_seq, *constants]
+    threads = chunks * n
+    shape = [steps, n, chunk]
+    launch(spec, "chunk_speculate", threads, x.device,
+           [*neuron, v0, r0, *starts, *ends[:2], *shape, v_reset, every_r, non_finite], chunked_source)  # fmt: skip
+    for _ in range(passes):
+        launch(spec, "chunk_repair", threads, x.device,
+               [*neuron, r0, *starts, *ends, *shape, v_reset, every_r], chunked_source)  # fmt: skip
+        ends = ends[2:] + ends[:2]
+    first_wrong = torch.full((n,), chunks, dtype=torch.int32, device=x.device)
+    launch(spec, "chunk_first_wrong", threads, x.device, [*starts, *ends[:2], first_wrong, *shape],
+           chunked_source)  # fmt: skip
+    launch(spec, "chunk_finish", n, x.device,
+           [*neuron, r0, *starts, *ends[:2], first_wrong, v, r, *shape, v_reset, every_r], chunked_source)  # fmt: skip
+    flag_overflow(non_finite, h, r)
+    return spikes, h, r_seq
+
+
+def launch_chunked_backward(
+    spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool, x_dtype: torch.dtype,
+    v_reset: float, chunk: int = CHUNK_STEPS,
+) -> tuple[Tensor | None, Tensor]:  # fmt: skip
+    """As ``fused.autograd._launch_backward``, by chunks: carry maps, carries, rerun."""
+    h, r_seq, tau, threshold, tau_r, refractory, v0, r0 = saved
+    steps, n = h.shape
+    chunks = math.ceil(steps / chunk)
+    g_x = torch.empty_like(h, dtype=x_dtype) if want_x else None
+    bits = np.int32(sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0))
+    transfer = torch.empty((6, chunks, n), dtype=h.dtype, device=h.device)
+    carries = torch.empty((2, chunks, n), dtype=h.dtype, device=h.device)
+    partial_grads = torch.empty((4, chunks, n), dtype=h.dtype, device=h.device)
+    g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
+    incoming = [given.get(name) for name in GRADIENT_NAMES[:3]]
+    common = [*incoming, h, r_seq, tau, threshold, tau_r, refractory, r0]
+    shape = [steps, n, chunk]
+    launch(spec, "chunk_backward_transfer", chunks * n, h.device, [*common, transfer, *shape, v_reset, bits],
+           chunked_source)  # fmt: skip
+    final = [given.get(name) for name in GRADIENT_NAMES[3:]]
+    launch(spec, "chunk_backward_carries", n, h.device, [*final, transfer, carries, *shape, bits], chunked_source)
+    launch(spec, "chunk_backward_apply", chunks * n, h.device,
+           [*common, v0, carries, g_x, partial_grads, g_params, *shape, v_reset, bits], chunked_source)  # fmt: skip
+    g_params[:4] = partial_grads.sum(dim=1)
+    return g_x, g_params
+
+
+CHUNKED_KERNELS = Kernels("chunked", launch_chunked_forward, launch_chunked_backward)

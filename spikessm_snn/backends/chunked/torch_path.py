@@ -1,0 +1,41 @@
+"""The chunked algorithm in torch (``speculation.py``) with the scan backward (``gradient.py``), as
+``fused.autograd.Kernels``: runs on any device, computes in the input's dtype."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from ...neurons.dynamics import NeuronParameters
+from ..fused.autograd import Kernels
+from ..fused.source import KernelSpec
+from .gradient import scan_backward
+from .launch import flag_overflow
+from .speculation import speculate_and_repair
+
+
+def _parameters(spec: KernelSpec, constants: list[Tensor] | tuple[Tensor, ...], v_reset: float) -> NeuronParameters:
+    return NeuronParameters(*constants, hard_reset=spec.hard_reset, v_reset=v_reset)
+
+
+def torch_forward(spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float,
+                  save: int, non_finite: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """As the kernels' forward: spikes, ``h``, ``r`` ``[T, N]``; ``v``, ``r`` ``[N]`` advance in place."""
+    run = speculate_and_repair(x, _parameters(spec, constants, v_reset), v, r)
+    v.copy_(run.v_last)
+    r.copy_(run.r_last)
+    if non_finite is not None:
+        non_finite.bitwise_or_((~x.isfinite().all()).to(non_finite.dtype))
+    flag_overflow(non_finite, run.h, r)
+    return run.spikes, run.h, run.r
+
+
+def torch_backward(spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool,
+                   x_dtype, v_reset: float) -> tuple[Tensor | None, Tensor]:  # fmt: skip
+    """As the fused backward kernel, by ``scan_backward``."""
+    h, r_seq, *constants, v0, r0 = saved
+    p = _parameters(spec, constants, v_reset)
+    g_x, g_params = scan_backward(h, r_seq, p, v0, r0, given, spec.surrogate, spec.detach_reset)
+    return (g_x.to(x_dtype) if want_x else None), g_params
+
+
+TORCH_KERNELS = Kernels("chunked", torch_forward, torch_backward)
