@@ -78,7 +78,8 @@ extern "C" __global__ void chunk_speculate(
   start_r[id] = r;
   bool finite = true;
   const long long stop = min(steps, k * chunk + chunk);
-  for (long long t = k * chunk; t < stop; ++t) {
+#pragma unroll 4
+  for (long long t = k * chunk; t < stop; ++t) {  // unrolled: the loads of several steps in flight at once
     const acc_t xt = load_io(x[t * n + i]);
     finite &= isfinite(xt);
     acc_t h;
