@@ -252,7 +252,7 @@ def test_gpu_given_state_and_float64(name) -> None:
 
 
 @pytest.mark.parametrize(
-    ("steps", "width", "expected"), [(2048, 8, "chunked"), (1023, 8, "torch"), (2048, 257, "torch")]
+    ("steps", "width", "expected"), [(4096, 8, "chunked"), (4095, 8, "torch"), (4096, 257, "torch")]
 )
 def test_auto_on_the_cpu_picks_by_shape_and_says_so(steps, width, expected, randn, caplog) -> None:
     neuron = SRRNeuron(backend="auto")
@@ -267,7 +267,7 @@ def test_auto_on_the_cpu_picks_by_shape_and_says_so(steps, width, expected, rand
 
 
 def test_auto_takes_the_loop_for_half_precision_or_a_plain_spike_function_on_the_cpu(randn) -> None:
-    x = randn(2048, 1, 8, dtype=torch.float32, mean=0.3)
+    x = randn(4096, 1, 8, dtype=torch.float32, mean=0.3)
     assert chosen_backend(x.to(torch.bfloat16), surrogate("triangle")) == "torch"
     assert chosen_backend(x, lambda z: (z >= 0).to(z.dtype)) == "torch"
 
