@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.bench_backends import timed
 from analysis.tables import write_csv
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
+from spikessm_snn.backends.chunked import speculation
 
 NEURONS = {
     "srr": lambda backend: SRRNeuron(tau=0.5, tau_r=0.8, u_th=1.0, v_th=0.5, backend=backend, check_finite=False),
@@ -107,14 +108,18 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=330.0, help="seconds; later shapes are skipped past it")
     parser.add_argument("--neurons", type=int, nargs="+", help="B*D values instead of the default set")
     parser.add_argument("--steps", type=int, nargs="+", help="T values instead of the default set")
+    parser.add_argument("--chunk-steps", type=int, default=speculation.CHUNK_STEPS, help="'chunked''s C")
+    parser.add_argument("--repair-passes", type=int, default=speculation.REPAIR_PASSES, help="'chunked''s repairs")
     args = parser.parse_args()
+    speculation.CHUNK_STEPS, speculation.REPAIR_PASSES = args.chunk_steps, args.repair_passes
 
     device = torch.device("cpu" if args.quick else "cuda")
     baseline = "torch" if args.quick else "cupy"
     shapes = {**(QUICK if args.quick else FULL)}
     shapes.update({k: v for k, v in (("neurons", args.neurons), ("steps", args.steps)) if v})
     name = "CPU" if args.quick else torch.cuda.get_device_name(device)
-    print(f"device: {name}; torch {torch.__version__}; {baseline} vs chunked; median of {args.repeats}", flush=True)
+    print(f"device: {name}; torch {torch.__version__}; {baseline} vs chunked (C = {args.chunk_steps}, "
+          f"{args.repair_passes} repairs); median of {args.repeats}", flush=True)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     generator = torch.Generator(device).manual_seed(0)
@@ -149,7 +154,8 @@ def main() -> None:
                     torch.cuda.empty_cache()
     write_csv(args.out / "bench.csv", [{**r, "baseline": baseline} for r in rows])
     table = markdown(rows, baseline, "chunked")
-    (args.out / "bench.md").write_text(f"{name}, torch {torch.__version__}; median of {args.repeats} runs "
+    (args.out / "bench.md").write_text(f"{name}, torch {torch.__version__}; 'chunked' with C = {args.chunk_steps}, "
+                                       f"{args.repair_passes} repairs; median of {args.repeats} runs "
                                        f"(fewer at T*N >= 2^30), after a warm-up\n\n{table}")  # fmt: skip
     winner_map(rows, args.out / "winner_map.png", baseline, "chunked")
     print(table)

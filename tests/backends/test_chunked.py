@@ -19,6 +19,7 @@ from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends import auto
 from spikessm_snn.backends.auto import chosen_backend
 from spikessm_snn.backends.chunked import launch as chunked_launch
+from spikessm_snn.backends.chunked import speculation
 from spikessm_snn.backends.chunked.launch import CHUNKED_KERNELS
 from spikessm_snn.backends.chunked.source import chunked_source
 from spikessm_snn.backends.chunked.speculation import speculate_and_repair
@@ -157,6 +158,17 @@ def test_the_kernels_on_the_cpu_at_short_and_odd_lengths(name, shape, kernels_on
 @pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset", "lif_soft"])
 def test_the_kernels_on_the_cpu_carry_a_given_state(name, kernels_on_the_cpu) -> None:
     x, state = _given_state(200)
+    _assert_equal_to_the_reference(_compare(name, x, kernels_on_the_cpu, state=state), 0.0, 1e-12)
+
+
+@pytest.mark.parametrize("passes", [0, 1])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset", "lif_soft"])
+def test_the_kernels_on_the_cpu_with_short_chunks_and_few_repairs(name, passes, kernels_on_the_cpu,
+                                                                  monkeypatch) -> None:  # fmt: skip
+    """Chunks of 8 steps, 0 or 1 repair: the finish kernel reruns many chunks from their true start."""
+    monkeypatch.setattr(speculation, "CHUNK_STEPS", 8)
+    monkeypatch.setattr(speculation, "REPAIR_PASSES", passes)
+    x, state = _given_state(203)
     _assert_equal_to_the_reference(_compare(name, x, kernels_on_the_cpu, state=state), 0.0, 1e-12)
 
 
