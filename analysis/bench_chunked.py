@@ -3,7 +3,9 @@
     python3 analysis/bench_chunked.py --out analysis/results/chunked          # one GPU, < 6 minutes
     python3 analysis/bench_chunked.py --quick --out /tmp/chunked             # CPU smoke test
 
-SRR (tau 0.5, tau_r 0.8, U_th 1, v_th 0.5) and the hard-reset LIF (tau 0.125, threshold 1), input
+SRR (tau 0.5, tau_r 0.8, U_th 1, v_th 0.5) and the hard-reset LIF (tau 0.125, threshold 1), and
+the fallback (soft-reset LIF without decay, tau 1: chunks never meet) at B*D = 256, T = 16384 and
+65536; input
 ``[T, B*D]`` float32 from N(0.3, 1.2) drawn afresh for each shape (never zeros), B*D in
 {256, 4*256, 16*256, 64*256} and T in {1024 ... 262144} (shapes whose tensors would pass
 ``--memory-gib`` are skipped). Forward without gradients, and forward+backward of
@@ -29,13 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.bench_backends import timed
 from analysis.tables import write_csv
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
+from spikessm_snn.backends.chunked import speculation
 
 NEURONS = {
     "srr": lambda backend: SRRNeuron(tau=0.5, tau_r=0.8, u_th=1.0, v_th=0.5, backend=backend, check_finite=False),
     "lif": lambda backend: ResetLIFNeuron(
         tau=0.125, v_threshold=1.0, reset="hard", backend=backend, check_finite=False
     ),
+    # the fallback: soft reset without decay never meets, the finish walks the chunks sequentially
+    "lif_soft_tau1": lambda backend: ResetLIFNeuron(tau=1.0, reset="soft", backend=backend, check_finite=False),
 }
+FALLBACK = {"lif_soft_tau1": {"neurons": [256], "steps": [16384, 65536]}}  # its shapes on the GPU (not --quick)
 FULL = {"neurons": [256, 4 * 256, 16 * 256, 64 * 256], "steps": [1024, 4096, 16384, 65536, 262144]}
 QUICK = {"neurons": [16, 64], "steps": [256, 2048]}
 TENSORS_FORWARD, TENSORS_BACKWARD = 5, 11  # [T, N] float32 tensors alive at the peak (x, spikes, h, r, ...; + g, grads)
@@ -75,8 +81,9 @@ def winner_map(rows: list[dict[str, object]], path: Path, baseline: str, contend
 
     neurons = sorted({r["N"] for r in rows})
     steps = sorted({r["T"] for r in rows})
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8), squeeze=False)
-    for i, kind in enumerate(NEURONS):
+    kinds = [kind for kind in NEURONS if any(r["neuron"] == kind for r in rows)]
+    fig, axes = plt.subplots(len(kinds), 2, figsize=(11, 4 * len(kinds)), squeeze=False)
+    for i, kind in enumerate(kinds):
         for j, (key, label) in enumerate([("fwd_speedup", "forward"), ("fb_speedup", "forward+backward")]):
             ax = axes[i][j]
             grid = torch.full((len(neurons), len(steps)), float("nan"))
@@ -107,21 +114,26 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=330.0, help="seconds; later shapes are skipped past it")
     parser.add_argument("--neurons", type=int, nargs="+", help="B*D values instead of the default set")
     parser.add_argument("--steps", type=int, nargs="+", help="T values instead of the default set")
+    parser.add_argument("--chunk-steps", type=int, default=speculation.CHUNK_STEPS, help="'chunked''s C")
+    parser.add_argument("--repair-passes", type=int, default=speculation.REPAIR_PASSES, help="'chunked''s repairs")
     args = parser.parse_args()
+    speculation.CHUNK_STEPS, speculation.REPAIR_PASSES = args.chunk_steps, args.repair_passes
 
     device = torch.device("cpu" if args.quick else "cuda")
     baseline = "torch" if args.quick else "cupy"
     shapes = {**(QUICK if args.quick else FULL)}
     shapes.update({k: v for k, v in (("neurons", args.neurons), ("steps", args.steps)) if v})
     name = "CPU" if args.quick else torch.cuda.get_device_name(device)
-    print(f"device: {name}; torch {torch.__version__}; {baseline} vs chunked; median of {args.repeats}", flush=True)
+    print(f"device: {name}; torch {torch.__version__}; {baseline} vs chunked (C = {args.chunk_steps}, "
+          f"{args.repair_passes} repairs); median of {args.repeats}", flush=True)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     generator = torch.Generator(device).manual_seed(0)
     rows: list[dict[str, object]] = []
     for kind, make in NEURONS.items():
-        for n in shapes["neurons"]:
-            for steps in shapes["steps"]:
+        sizes = shapes if args.quick or kind not in FALLBACK else FALLBACK[kind]
+        for n in sizes["neurons"]:
+            for steps in sizes["steps"]:
                 gib = steps * n * 4 / 2**30
                 if gib * TENSORS_BACKWARD > args.memory_gib:
                     print(f"{kind} N={n} T={steps}: skipped ({gib * TENSORS_BACKWARD:.0f} GiB)", flush=True)
@@ -149,7 +161,8 @@ def main() -> None:
                     torch.cuda.empty_cache()
     write_csv(args.out / "bench.csv", [{**r, "baseline": baseline} for r in rows])
     table = markdown(rows, baseline, "chunked")
-    (args.out / "bench.md").write_text(f"{name}, torch {torch.__version__}; median of {args.repeats} runs "
+    (args.out / "bench.md").write_text(f"{name}, torch {torch.__version__}; 'chunked' with C = {args.chunk_steps}, "
+                                       f"{args.repair_passes} repairs; median of {args.repeats} runs "
                                        f"(fewer at T*N >= 2^30), after a warm-up\n\n{table}")  # fmt: skip
     winner_map(rows, args.out / "winner_map.png", baseline, "chunked")
     print(table)

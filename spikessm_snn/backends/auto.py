@@ -6,9 +6,11 @@ two for float16/bfloat16); the first GPU row is a conservative guess (few neuron
 sequences, where the sequential kernel is latency-bound), to be refined from
 ``analysis/bench_chunked.py``. On a CPU (or a GPU without CuPy) the rest runs the ``'torch'``
 loop; the CPU row is measured (``bench_chunked.py --quick --neurons 256 1024 --steps 1024 4096
-16384``, a 2-core CPU shared with other work, medians of 5, SRR and the hard-reset LIF): the torch
-path of ``'chunked'`` against the loop at B*D = 256 was 1.1-1.7x (forward) and 2.3-2.7x
-(forward+backward) for SRR at T = 1024-16384; at B*D = 1024 it lost at T = 1024 (0.64x / 0.94x).
+16384``, a 2-core CPU shared with other work, so noisy: medians of 5, two runs): the torch path
+of ``'chunked'`` against the loop, forward / forward+backward, at B*D = 256: SRR T = 4096
+1.7x / 2.7x and 3.5x / 5.5x, T = 16384 1.1x / 2.3x, the hard-reset LIF T = 4096 7.4x / 3.9x;
+at T = 1024 it was mixed (SRR 1.6x / 2.4x in one run, 0.9x / 0.2x in the other), and at
+B*D = 1024 it lost at T = 1024 (0.64x / 0.94x), won at T = 4096 (2.3x / 1.2x).
 ``'pmbc'`` loses to the loop on a CPU everywhere measured. A spike function without a surrogate
 derivative always runs ``'torch'``.
 """
@@ -24,7 +26,7 @@ from ..neurons.surrogate import SpikeFunction, Surrogate
 from .fused import cupy_missing
 
 # Where 'chunked' wins, per device type: rows of (most neurons B*D, fewest steps T)
-CHUNKED_WINS: dict[str, list[tuple[int, int]]] = {"cuda": [(4 * 256, 8192)], "cpu": [(256, 1024)]}
+CHUNKED_WINS: dict[str, list[tuple[int, int]]] = {"cuda": [(4 * 256, 8192)], "cpu": [(256, 4096)]}
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from torch import Tensor
 from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, Kernels
 from ..fused.launch import launch
 from ..fused.source import GRADIENT_BITS, KernelSpec
+from . import speculation
 from .source import chunked_source
-from .speculation import CHUNK_STEPS, REPAIR_PASSES
 
 
 def flag_overflow(non_finite: Tensor | None, h: Tensor, r_last: Tensor) -> None:
@@ -26,11 +26,13 @@ def flag_overflow(non_finite: Tensor | None, h: Tensor, r_last: Tensor) -> None:
 
 def launch_chunked_forward(
     spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float, save: int,
-    non_finite: Tensor | None, chunk: int = CHUNK_STEPS, passes: int = REPAIR_PASSES,
+    non_finite: Tensor | None,
 ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
     """As ``fused.autograd._launch_forward`` (spikes, ``h``, ``r`` ``[T, N]``; ``v``, ``r`` ``[N]``
-    advance in place), by speculation, ``passes`` repairs and the finish. ``h`` and ``r`` are
-    always written: the repairs compare with them."""
+    advance in place), by speculation over chunks of ``speculation.CHUNK_STEPS``, its
+    ``REPAIR_PASSES`` repairs and the finish (both read at the call). ``h`` and ``r`` are always
+    written: the repairs compare with them."""
+    chunk, passes = speculation.CHUNK_STEPS, speculation.REPAIR_PASSES
     steps, n = x.shape
     chunks = math.ceil(steps / chunk)
     spikes = torch.empty_like(x)
@@ -59,9 +61,11 @@ def launch_chunked_forward(
 
 def launch_chunked_backward(
     spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool, x_dtype: torch.dtype,
-    v_reset: float, chunk: int = CHUNK_STEPS,
+    v_reset: float,
 ) -> tuple[Tensor | None, Tensor]:  # fmt: skip
-    """As ``fused.autograd._launch_backward``, by chunks: carry maps, carries, rerun."""
+    """As ``fused.autograd._launch_backward``, by chunks of ``speculation.CHUNK_STEPS``: carry maps,
+    carries, rerun."""
+    chunk = speculation.CHUNK_STEPS
     h, r_seq, tau, threshold, tau_r, refractory, v0, r0 = saved
     steps, n = h.shape
     chunks = math.ceil(steps / chunk)

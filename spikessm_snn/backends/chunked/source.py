@@ -30,6 +30,7 @@ from ..fused.source import KernelSpec, backward_step_source, prelude
 _CHUNKED = r"""
 // the state before a chunk other than the first, before the chunks are repaired
 #define GUESS_V (HARD_RESET ? v_reset : (acc_t)0)
+#define RERUN_BATCH 8  // steps a rerun loads at once
 
 struct Neuron { acc_t a, u, ar, c, v_reset; bool save_r; };
 
@@ -48,16 +49,32 @@ __device__ __forceinline__ Neuron neuron_at(
 __device__ bool rerun(
     const io_t* x, io_t* spikes, acc_t* h_seq, acc_t* r_seq, const Neuron q, const long long i, const long long n,
     const long long t0, const long long stop, acc_t& v, acc_t& r) {
-  for (long long t = t0; t < stop; ++t) {
-    const long long at = t * n + i;
-    acc_t h;
-    const bool s = neuron_update(load_io(x[at]), q.a, q.u, q.ar, q.c, q.v_reset, h, v, r);
-    const acc_t v_stored = reset_value(h_seq[at], load_io(spikes[at]) != (acc_t)0, q.u, q.v_reset);
-    const bool met = v == v_stored && r == (q.save_r ? r_seq[at] : (acc_t)0);
-    spikes[at] = store_io(s ? (acc_t)1 : (acc_t)0);
-    h_seq[at] = h;
-    if (q.save_r) r_seq[at] = r;
-    if (met) return true;
+  for (long long first = t0; first < stop; first += RERUN_BATCH) {
+    // RERUN_BATCH steps of input and stored state loaded at once (in flight together), then run in order;
+    // past the chunk's end its last step is read again, not used
+    io_t xs[RERUN_BATCH], ss[RERUN_BATCH];
+    acc_t hs[RERUN_BATCH], rs[RERUN_BATCH];
+#pragma unroll
+    for (int b = 0; b < RERUN_BATCH; ++b) {
+      const long long at = min(first + b, stop - 1) * n + i;
+      xs[b] = x[at];
+      ss[b] = spikes[at];
+      hs[b] = h_seq[at];
+      rs[b] = q.save_r ? r_seq[at] : (acc_t)0;
+    }
+#pragma unroll
+    for (int b = 0; b < RERUN_BATCH; ++b) {
+      if (first + b < stop) {
+        const long long at = (first + b) * n + i;
+        acc_t h;
+        const bool s = neuron_update(load_io(xs[b]), q.a, q.u, q.ar, q.c, q.v_reset, h, v, r);
+        const bool met = v == reset_value(hs[b], load_io(ss[b]) != (acc_t)0, q.u, q.v_reset) && r == rs[b];
+        spikes[at] = store_io(s ? (acc_t)1 : (acc_t)0);
+        h_seq[at] = h;
+        if (q.save_r) r_seq[at] = r;
+        if (met) return true;
+      }
+    }
   }
   return false;
 }
@@ -78,7 +95,8 @@ extern "C" __global__ void chunk_speculate(
   start_r[id] = r;
   bool finite = true;
   const long long stop = min(steps, k * chunk + chunk);
-  for (long long t = k * chunk; t < stop; ++t) {
+#pragma unroll 4
+  for (long long t = k * chunk; t < stop; ++t) {  // unrolled: the loads of several steps in flight at once
     const acc_t xt = load_io(x[t * n + i]);
     finite &= isfinite(xt);
     acc_t h;
@@ -185,6 +203,7 @@ extern "C" __global__ void chunk_backward_transfer(
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
   const bool trace = has_trace(c, r_init, ar);
   acc_t v_of_v = 1, r_of_v = 0, v_of_r = 0, r_of_r = 1, v_b = 0, r_b = 0;
+#pragma unroll 4
   for (long long t = min(steps, k * chunk + chunk) - 1; t >= k * chunk; --t) {
     Step q = load_step(t, n, i, grads, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace);
     backward_step(q, HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0, a, u, ar, c, v_reset, v_b, r_b);
@@ -232,6 +251,7 @@ extern "C" __global__ void chunk_backward_apply(
   const bool trace = has_trace(c, r_init, ar);
   acc_t lam_v = carries[id], lam_r1 = carries[size + id], lam_h1 = 0;
   ParamGrads g = {0, 0, 0, 0};
+#pragma unroll 4
   for (long long t = min(steps, first + chunk) - 1; t >= first; --t) {
     const Step q = load_step(t, n, i, grads, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace);
     const Adjoint d = backward_step(q, HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0, a, u, ar, c, v_reset, lam_v, lam_r1);

@@ -71,10 +71,13 @@ def _rerun(xs: Tensor, out: tuple[Tensor, Tensor, Tensor], state: NeuronState, a
     return active
 
 
-def speculate_and_repair(x: Tensor, p: NeuronParameters, v0: Tensor, r0: Tensor, chunk: int = CHUNK_STEPS,
-                         passes: int = REPAIR_PASSES) -> ChunkedRun:  # fmt: skip
+def speculate_and_repair(x: Tensor, p: NeuronParameters, v0: Tensor, r0: Tensor, chunk: int | None = None,
+                         passes: int | None = None) -> ChunkedRun:  # fmt: skip
     """``x [T, N]``, per-neuron constants ``p`` (each ``[N]``), ``v0, r0 [N]`` -> the loop's
-    outputs by the three phases above (no graph)."""
+    outputs by the three phases above (no graph); ``chunk`` and ``passes`` default to
+    ``CHUNK_STEPS`` and ``REPAIR_PASSES`` as they are at the call."""
+    chunk = CHUNK_STEPS if chunk is None else chunk
+    passes = REPAIR_PASSES if passes is None else passes
     steps, n = x.shape
     chunks = math.ceil(steps / chunk)
     xs = torch.nn.functional.pad(x, (0, 0, 0, chunks * chunk - steps)).view(chunks, chunk, n)
