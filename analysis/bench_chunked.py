@@ -130,35 +130,37 @@ def main() -> None:
     began = time.perf_counter()
     generator = torch.Generator(device).manual_seed(0)
     rows: list[dict[str, object]] = []
-    for kind, make in NEURONS.items():
+    cases = []  # (neuron, N, T): fewest neurons first, so that --time-limit drops the widest shapes
+    for kind in NEURONS:
         sizes = shapes if args.quick or kind not in FALLBACK else FALLBACK[kind]
-        for n in sizes["neurons"]:
-            for steps in sizes["steps"]:
-                gib = steps * n * 4 / 2**30
-                if gib * TENSORS_BACKWARD > args.memory_gib:
-                    print(f"{kind} N={n} T={steps}: skipped ({gib * TENSORS_BACKWARD:.0f} GiB)", flush=True)
-                    continue
-                if time.perf_counter() - began > args.time_limit:
-                    print(f"{kind} N={n} T={steps}: skipped (past --time-limit)", flush=True)
-                    continue
-                x = 1.2 * torch.randn(steps, 1, n, device=device, generator=generator) + 0.3
-                g = torch.randn(steps, 1, n, device=device, generator=generator)
-                repeats = max(3, args.repeats // 2) if steps * n >= 2**30 else args.repeats
-                times = {}
-                for backend in (baseline, "chunked"):
-                    times[backend] = measure(make(backend).to(device), x, g, device, repeats)
-                (base_fwd, base_fb), (fwd, fb) = times[baseline], times["chunked"]
-                row = {"device": name, "neuron": kind, "N": n, "T": steps, "repeats": repeats,
-                       "base_fwd_ms": round(base_fwd, 4), "fwd_ms": round(fwd, 4),
-                       "fwd_speedup": round(base_fwd / fwd, 2), "base_fb_ms": round(base_fb, 4),
-                       "fb_ms": round(fb, 4), "fb_speedup": round(base_fb / fb, 2)}  # fmt: skip
-                rows.append(row)
-                print(f"{kind} N={n} T={steps}: {baseline} {base_fwd:.3f} / {base_fb:.3f} ms, chunked {fwd:.3f} / "
-                      f"{fb:.3f} ms (fwd / fwd+bwd); speed-up {row['fwd_speedup']}x / {row['fb_speedup']}x "
-                      f"[{time.perf_counter() - began:.0f} s]", flush=True)  # fmt: skip
-                del x, g
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
+        cases += [(kind, n, steps) for n in sizes["neurons"] for steps in sizes["steps"]]
+    for kind, n, steps in sorted(cases, key=lambda case: (case[0] in FALLBACK, case[1], case[2])):
+        make = NEURONS[kind]
+        gib = steps * n * 4 / 2**30
+        if gib * TENSORS_BACKWARD > args.memory_gib:
+            print(f"{kind} N={n} T={steps}: skipped ({gib * TENSORS_BACKWARD:.0f} GiB)", flush=True)
+            continue
+        if time.perf_counter() - began > args.time_limit:
+            print(f"{kind} N={n} T={steps}: skipped (past --time-limit)", flush=True)
+            continue
+        x = 1.2 * torch.randn(steps, 1, n, device=device, generator=generator) + 0.3
+        g = torch.randn(steps, 1, n, device=device, generator=generator)
+        repeats = max(3, args.repeats // 2) if steps * n >= 2**30 else args.repeats
+        times = {}
+        for backend in (baseline, "chunked"):
+            times[backend] = measure(make(backend).to(device), x, g, device, repeats)
+        (base_fwd, base_fb), (fwd, fb) = times[baseline], times["chunked"]
+        row = {"device": name, "neuron": kind, "N": n, "T": steps, "repeats": repeats,
+               "base_fwd_ms": round(base_fwd, 4), "fwd_ms": round(fwd, 4),
+               "fwd_speedup": round(base_fwd / fwd, 2), "base_fb_ms": round(base_fb, 4),
+               "fb_ms": round(fb, 4), "fb_speedup": round(base_fb / fb, 2)}  # fmt: skip
+        rows.append(row)
+        print(f"{kind} N={n} T={steps}: {baseline} {base_fwd:.3f} / {base_fb:.3f} ms, chunked {fwd:.3f} / "
+              f"{fb:.3f} ms (fwd / fwd+bwd); speed-up {row['fwd_speedup']}x / {row['fb_speedup']}x "
+              f"[{time.perf_counter() - began:.0f} s]", flush=True)  # fmt: skip
+        del x, g
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     write_csv(args.out / "bench.csv", [{**r, "baseline": baseline} for r in rows])
     table = markdown(rows, baseline, "chunked")
     (args.out / "bench.md").write_text(f"{name}, torch {torch.__version__}; 'chunked' with C = {args.chunk_steps}, "

@@ -2,9 +2,12 @@
 
 Rows ``(most neurons B*D, fewest steps T)`` per device type: a float32/float64 call inside any
 row runs ``'chunked'``. On a GPU (CuPy installed) the rest runs ``'cupy'`` (the only one of the
-two for float16/bfloat16); the first GPU row is a conservative guess (few neurons, long
-sequences, where the sequential kernel is latency-bound), to be refined from
-``analysis/bench_chunked.py``. On a CPU (or a GPU without CuPy) the rest runs the ``'torch'``
+two for float16/bfloat16). The GPU row is measured on an H100 (``analysis/results/chunked/``):
+at B*D <= 1024 and T >= 16384 ``'chunked'`` won forward and forward+backward for SRR and the
+hard-reset LIF (1.3x to 15x); at T <= 4096, or B*D >= 16 * 256, ``'cupy'`` won; at B*D = 4 * 256
+only the LIF won, so the row stops at 1024. Constants whose chunks never meet (soft reset with a
+decay near 1: the sequential finish) are slower on ``'chunked'`` (0.4x forward at tau = 1); the
+table does not look at the constants. On a CPU (or a GPU without CuPy) the rest runs the ``'torch'``
 loop; the CPU row is measured (``bench_chunked.py --quick --neurons 256 1024 --steps 1024 4096
 16384``, a 2-core CPU shared with other work, so noisy: medians of 5, two runs): the torch path
 of ``'chunked'`` against the loop, forward / forward+backward, at B*D = 256: SRR T = 4096
@@ -26,7 +29,7 @@ from ..neurons.surrogate import SpikeFunction, Surrogate
 from .fused import cupy_missing
 
 # Where 'chunked' wins, per device type: rows of (most neurons B*D, fewest steps T)
-CHUNKED_WINS: dict[str, list[tuple[int, int]]] = {"cuda": [(4 * 256, 8192)], "cpu": [(256, 4096)]}
+CHUNKED_WINS: dict[str, list[tuple[int, int]]] = {"cuda": [(4 * 256, 16384)], "cpu": [(256, 4096)]}
 
 log = logging.getLogger(__name__)
 

@@ -285,8 +285,8 @@ def test_auto_takes_the_loop_for_half_precision_or_a_plain_spike_function_on_the
 
 
 @pytest.mark.parametrize(("steps", "neurons", "dtype", "with_cupy", "without_cupy"), [
-    (8192, 1024, torch.float32, "chunked", "torch"), (65536, 256, torch.float64, "chunked", "chunked"),
-    (8191, 256, torch.float32, "cupy", "chunked"), (65536, 1025, torch.float32, "cupy", "torch"),
+    (16384, 1024, torch.float32, "chunked", "torch"), (65536, 256, torch.float64, "chunked", "chunked"),
+    (16383, 256, torch.float32, "cupy", "chunked"), (65536, 1025, torch.float32, "cupy", "torch"),
     (65536, 256, torch.float16, "cupy", "torch"), (1000, 64, torch.float32, "cupy", "torch"),
 ])  # fmt: skip
 def test_auto_on_a_gpu_follows_the_table(steps, neurons, dtype, with_cupy, without_cupy, monkeypatch) -> None:
