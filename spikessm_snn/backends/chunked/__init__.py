@@ -1,8 +1,8 @@
 """Backend ``'chunked'``: the neurons time-parallel and exact, by speculation and repair over chunks of time.
 
 ``speculation.py`` is the algorithm (in torch), ``source.py`` the same as CUDA kernels (with a
-backward by chunks of time), ``launch.py`` their launcher, ``gradient.py`` the torch backward as
-a reverse scan, ``torch_path.py`` the torch forward and backward. Both paths share the fused
+backward by chunks of time), ``launch.py`` their launcher, ``torch_path.py`` the torch forward
+and the backward as a reverse scan (``backends/scan_backward.py``, shared with ``'pmbc'``). Both paths share the fused
 backend's wrapper (``run_fused``): its shapes, checks and recording. On a CUDA tensor where CuPy
 is installed the kernels run; anywhere else the torch path runs.
 

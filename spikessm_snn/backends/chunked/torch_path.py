@@ -1,5 +1,6 @@
-"""The chunked algorithm in torch (``speculation.py``) with the scan backward (``gradient.py``), as
-``fused.autograd.Kernels``: runs on any device, computes in the input's dtype."""
+"""The chunked algorithm in torch (``speculation.py``) with the scan backward
+(``backends/scan_backward.py``), as ``fused.autograd.Kernels``: runs on any device, computes in
+the input's dtype."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from torch import Tensor
 from ...neurons.dynamics import NeuronParameters
 from ..fused.autograd import Kernels
 from ..fused.source import KernelSpec
-from .gradient import scan_backward
+from ..scan_backward import scan_backward
 from .launch import flag_overflow
 from .speculation import speculate_and_repair
 

@@ -6,11 +6,10 @@ potentials from the spikes (two decay scans), and an exact loop for the neurons 
 could not settle. All of it in float64: a state that would overflow the input's dtype in the
 loop's arithmetic (beyond its largest value less the rounding band) is reported, not hidden.
 
-Backward: the reference's BPTT given the spikes is a linear recurrence backwards in time in
-``(dL/dv, dL/dr)`` with per-step 2x2 coefficients (the surrogate derivative at each step),
-computed by ``scan.reverse_affine_scan``: the loop's gradient to float32 rounding (float64 for
-float64 input), summed in another order, so not bit for bit. It is not itself differentiable:
-``create_graph=True`` raises.
+Backward, per group: the reference's BPTT given the spikes, a reverse scan
+(``backends.scan_backward``, shared with ``'chunked'``) from the saved spikes, v, r and margins:
+the loop's gradient to float32 rounding (float64 for float64 input), summed in another order,
+so not bit for bit. It is not itself differentiable: ``create_graph=True`` raises.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from ...neurons.surrogate import Surrogate
 from ..fused import cupy_missing, run_fused
 from ..reference import run_reference
 from ..result import MultiStepResult
-from ..scan import reverse_affine_scan
+from ..scan_backward import ForwardRecord, bptt_by_scan
 from .compression import PerNeuron, compress, margins, rounding_guard, trajectory
 
 GROUP_ELEMENTS = 2**27  # the most steps x neurons in one group
@@ -107,33 +106,13 @@ def _overflows(h: Tensor, r: Tensor, guard: Tensor, dtype: torch.dtype) -> Tenso
 
 def _backward_group(saved: list[Tensor], grads: list[Tensor | None], surrogate: Surrogate, detach_reset: bool,
                     work: torch.dtype) -> tuple[Tensor, ...]:  # fmt: skip
-    """dL/dx ``[T, n]`` and dL/d(tau, threshold, tau_r, refractory, v0, r0) ``[n]`` of one group."""
-    spikes, v, r, margin, v0, r0, tau, threshold, tau_r, refractory = (t.to(work) for t in saved)
-    gs, gv, gr = (torch.zeros_like(v) if g is None else g.to(work) for g in grads)
-    k = 0.0 if detach_reset else 1.0
-    psi = surrogate.derivative(margin).to(work)
-    psi_next = torch.cat([psi[1:], torch.zeros_like(psi[:1])])
-    gs_next = torch.cat([gs[1:], torch.zeros_like(gs[:1])])
-    # (dL/dv[t], dL/dr[t]) = A[t] (dL/dv[t+1], dL/dr[t+1]) + c[t]
-    a = (
-        tau * (1 - k * threshold * psi_next),
-        tau * k * refractory * psi_next,
-        k * threshold * psi_next,
-        tau_r - k * refractory * psi_next,
-    )
-    c = (gv + tau * psi_next * gs_next, gr - psi_next * gs_next)
-    lam_v, lam_r = reverse_affine_scan(a, c)
-    lam_z = psi * (gs + k * (refractory * lam_r - threshold * lam_v))
-    lam_h = lam_v + lam_z
-    return (
-        lam_h,
-        (lam_h * previous(v, v0)).sum(0),
-        (-lam_z - spikes * lam_v).sum(0),
-        (lam_r * previous(r, r0)).sum(0),
-        (lam_r * spikes).sum(0),
-        tau * lam_h[0],
-        tau_r * lam_r[0] - lam_z[0],
-    )
+    """dL/dx ``[T, n]`` and dL/d(tau, threshold, tau_r, refractory, v0, r0) ``[n]`` of one group,
+    by ``bptt_by_scan`` (soft reset) from the saved spikes, v, r and margins."""
+    spikes, v, r, margin, v0, r0, *constants = (t.to(work) for t in saved)
+    p = NeuronParameters(*constants, hard_reset=False, v_reset=0.0)
+    given = {name: g.to(work) for name, g in zip(("g_spikes", "g_v", "g_r"), grads, strict=True) if g is not None}
+    g_x, g_params = bptt_by_scan(ForwardRecord(margin, spikes, v, r), p, v0, r0, given, surrogate, detach_reset)
+    return g_x, *g_params
 
 
 class PMBCFunction(torch.autograd.Function):
