@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,7 +46,7 @@ from spikessm_snn.data.batching import Collate, batches  # noqa: E402
 from spikessm_snn.data.listops import VOCAB, ListOpsDataset, generate_files  # noqa: E402
 from spikessm_snn.training.commands import train_arguments  # noqa: E402
 from spikessm_snn.training.config import TrainConfig  # noqa: E402
-from spikessm_snn.training.trainer import build_model, forward, loss_of, parameter_groups  # noqa: E402
+from spikessm_snn.training.trainer import build_model, parameter_groups, train_epoch  # noqa: E402
 
 RECIPE = {"task": "listops", "d_model": 256, "d_state": 4, "layers": 6, "norm": "batch", "bidirectional": True,
           "trainable_b": True, "dropout": 0.0, "batch": 32, "lr": 0.01, "ssm_lr": 0.001, "weight_decay": 0.01,
@@ -74,15 +75,15 @@ def epoch_seconds(run: str, train: ListOpsDataset, batch: int, sample: int = 204
     net = build_model(config, len(VOCAB), 10).to(device)
     optimizer = torch.optim.AdamW(parameter_groups(net, config))
 
-    def step(b) -> None:
-        loss = loss_of(forward(net, b), b.targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def clip(_: int) -> torch.Tensor:
+        return nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+
+    def steps(loaded: list) -> None:  # the training loop's steps, gradient clipping included
+        train_epoch(net, loaded, optimizer, device, clip)
 
     longest = train.lengths.argsort(descending=True)[:batch].tolist()
     try:
-        step(Collate(train)(longest).to(device))
+        steps([Collate(train)(longest).to(device)])
         torch.cuda.synchronize()
     except torch.cuda.OutOfMemoryError:
         return None
@@ -90,12 +91,10 @@ def epoch_seconds(run: str, train: ListOpsDataset, batch: int, sample: int = 204
         torch.cuda.empty_cache()
     chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:sample].tolist()
     loaded = [b.to(device) for b in batches(torch.utils.data.Subset(train, chosen), batch, shuffle=True)]
-    for b in loaded[:2]:
-        step(b)
+    steps(loaded[:2])
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
-    for b in loaded:
-        step(b)
+    steps(loaded)
     end.record()
     end.synchronize()
     return start.elapsed_time(end) / 1e3 * TRAIN_ITEMS / sample * 1.05  # 5% for evaluation

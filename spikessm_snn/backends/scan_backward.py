@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ..neurons.dynamics import NeuronParameters, firing_margin, previous, reset_potential
-from ..neurons.surrogate import Surrogate
+from ..neurons.surrogate import Surrogate, heaviside
 from .scan import reverse_affine_scan
 
 GRADIENT_NAMES = ("g_spikes", "g_h", "g_v", "g_r", "g_v_last", "g_r_last")  # what ``grads`` may hold
@@ -84,6 +84,6 @@ def scan_backward(h: Tensor, r_seq: Tensor, p: NeuronParameters, v0: Tensor, r0:
     """``bptt_by_scan`` from the charged potentials ``h`` and traces ``r_seq [T, N]`` alone
     (the spikes are where the margin is ``>= 0``)."""
     margin = firing_margin(h, p.threshold, previous(r_seq, r0))
-    s = (margin >= 0).to(h.dtype)
+    s = heaviside(margin)
     run = ForwardRecord(margin, s, reset_potential(h, s, p), r_seq, h)
     return bptt_by_scan(run, p, v0, r0, grads, surrogate, detach_reset)

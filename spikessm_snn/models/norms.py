@@ -54,7 +54,8 @@ class ChannelNorm(nn.Module):
         if kind not in self.KINDS:
             raise ValueError(f"norm must be one of {', '.join(self.KINDS)}, got {kind!r}")
         self.kind = kind
-        self.norm = {"layer": nn.LayerNorm, "batch": MaskedBatchNorm, "none": lambda _: nn.Identity()}[kind](d_model)
+        if kind != "none":
+            self.norm = nn.LayerNorm(d_model) if kind == "layer" else MaskedBatchNorm(d_model)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         if self.kind == "none":

@@ -64,12 +64,17 @@ _DERIVATIVES: dict[str, tuple[Callable[[Any, float, Any], Any], float]] = {
 }
 
 
+def heaviside(z: Tensor) -> Tensor:
+    """The spike ``H(z)``, ``H(0) = 1``: every surrogate's forward, without a graph."""
+    return (z >= 0).to(z.dtype)
+
+
 class _Heaviside(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, z: Tensor, surrogate: Surrogate) -> Tensor:
         ctx.save_for_backward(z)
         ctx.surrogate = surrogate
-        return (z >= 0).to(z.dtype)
+        return heaviside(z)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:

@@ -13,7 +13,7 @@ import logging
 import pytest
 import torch
 from fused_without_gpu import assert_compiles_for_gpu_without_spills
-from test_fused import ANY_SURROGATE, NEURONS, _assert_equal_to_the_reference, _compare, _given_state
+from test_fused import ANY_SURROGATE, NEURONS, _assert_equal_to_the_reference, _compare, _given_state, on_backend
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends import auto
@@ -26,13 +26,10 @@ from spikessm_snn.backends.chunked.speculation import speculate_and_repair
 from spikessm_snn.backends.fused import autograd, run_fused
 from spikessm_snn.backends.fused.source import KernelSpec
 from spikessm_snn.backends.reference import run_reference
-from spikessm_snn.neurons.dynamics import NeuronParameters, NeuronState, zero_state
+from spikessm_snn.neurons.dynamics import NeuronParameters, NeuronState, reset_potential, zero_state
 from spikessm_snn.neurons.surrogate import SURROGATE_NAMES, surrogate
 
-
-def _on_chunked(neuron, x, state, record):
-    neuron.backend = "chunked"
-    return neuron(x, state, record=record)
+_on_chunked = on_backend("chunked")
 
 
 def _parameters(n: int, tau: float, threshold: float, tau_r: float, refractory: float, hard: bool,
@@ -48,7 +45,7 @@ def _parameters(n: int, tau: float, threshold: float, tau_r: float, refractory: 
 def _assert_same_run(x: torch.Tensor, p: NeuronParameters, state: NeuronState, chunk: int, passes: int) -> dict:
     ref = run_reference(x, state, p, surrogate("triangle"), record=True)
     ours = speculate_and_repair(x, p, state.v, state.r, chunk=chunk, passes=passes)
-    v_seq = p.v_reset * ours.spikes + ours.h * (1 - ours.spikes) if p.hard_reset else ours.h - p.threshold * ours.spikes
+    v_seq = reset_potential(ours.h, ours.spikes, p)
     assert torch.equal(ours.spikes, ref.spikes)
     assert torch.equal(v_seq, ref.v_seq) and torch.equal(ours.r, ref.r_seq)
     assert torch.equal(ours.v_last, ref.state.v) and torch.equal(ours.r_last, ref.state.r)
@@ -213,24 +210,6 @@ def test_no_second_derivative(randn) -> None:
     out = SRRNeuron(backend="chunked")(x).spikes
     with pytest.raises(RuntimeError, match="'chunked' computes its gradient without a graph"):
         torch.autograd.grad((out * randn(50, 3, dtype=torch.float32)).sum(), x, create_graph=True)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("name", NEURONS)
-@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 33), (1000, 4, 64), (4097, 2, 127)])
-def test_gpu_kernels_equal_the_reference(name, shape) -> None:
-    x = 1.2 * torch.randn(shape, device="cuda") + 0.3
-    _assert_equal_to_the_reference(_compare(name, x, _on_chunked), 0.0, 1e-4)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("surrogate_name", SURROGATE_NAMES)
-@pytest.mark.parametrize("detach_reset", [False, True])
-@pytest.mark.parametrize("name", ANY_SURROGATE)
-def test_gpu_each_surrogate_and_detach_reset(name, surrogate_name, detach_reset) -> None:
-    x = 1.2 * torch.randn(700, 3, 40, device="cuda") + 0.3
-    outs = _compare(name, x, _on_chunked, surrogate=surrogate_name, detach_reset=detach_reset)
-    _assert_equal_to_the_reference(outs, 0.0, 1e-4, nonzero=True)
 
 
 @pytest.mark.gpu

@@ -76,9 +76,18 @@ def test_without_cupy_or_a_gpu_the_error_says_what_is_missing(randn) -> None:
             SRRNeuron(backend="cupy")
 
 
-def _on_the_gpu(neuron, x, state, record):
-    neuron.backend = "cupy"
-    return neuron(x, state, record=record)
+def on_backend(name: str):
+    """A runner for ``_compare``: ``neuron`` on backend ``name``."""
+
+    def run(neuron, x, state, record):
+        neuron.backend = name
+        return neuron(x, state, record=record)
+
+    return run
+
+
+_on_the_gpu = on_backend("cupy")
+GPU_EXACT = [("cupy", 1e-5), ("chunked", 0.0)]  # backends run against the loop on the GPU: (name, state tolerance)
 
 
 ALL_OUTPUTS = ("spikes", "v", "r", "v_seq", "r_seq")
@@ -269,21 +278,24 @@ def test_without_the_check_the_forward_kernel_gets_no_flag_to_read_back(requires
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize(("backend", "state_tol"), GPU_EXACT)
 @pytest.mark.parametrize("name", NEURONS)
-@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 33), (1000, 4, 64), (4096, 2, 127)])
-def test_float32_equals_the_reference(name, shape) -> None:
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 3, 33), (1000, 4, 64), (4096, 2, 127), (4097, 2, 127)])
+def test_float32_equals_the_reference(name, shape, backend, state_tol) -> None:
     x = 1.2 * torch.randn(shape, device="cuda") + 0.3
-    _assert_equal_to_the_reference(_compare(name, x), 1e-5, 1e-4)
+    _assert_equal_to_the_reference(_compare(name, x, on_backend(backend)), state_tol, 1e-4)
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize(("backend", "state_tol"), GPU_EXACT)
 @pytest.mark.parametrize("surrogate_name", SURROGATE_NAMES)
 @pytest.mark.parametrize("detach_reset", [False, True])
 @pytest.mark.parametrize("name", ANY_SURROGATE)
-def test_each_surrogate_and_detach_reset_equal_the_reference(name, surrogate_name, detach_reset) -> None:
+def test_each_surrogate_and_detach_reset_equal_the_reference(name, surrogate_name, detach_reset, backend,
+                                                             state_tol) -> None:  # fmt: skip
     x = 1.2 * torch.randn(700, 3, 40, device="cuda") + 0.3
-    outs = _compare(name, x, surrogate=surrogate_name, detach_reset=detach_reset)
-    _assert_equal_to_the_reference(outs, 1e-5, 1e-4, nonzero=True)
+    outs = _compare(name, x, on_backend(backend), surrogate=surrogate_name, detach_reset=detach_reset)
+    _assert_equal_to_the_reference(outs, state_tol, 1e-4, nonzero=True)
 
 
 @pytest.mark.gpu

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ...neurons.dynamics import NeuronParameters, NeuronState
+from ...neurons.dynamics import NeuronParameters
 from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..fused import cupy_missing, run_fused
 from ..fused.autograd import Kernels
@@ -33,18 +33,10 @@ def chunked_kernels(x: Tensor) -> Kernels:
     return CHUNKED_KERNELS if x.is_cuda and cupy_missing() is None else TORCH_KERNELS
 
 
-def run_chunked(
-    x_seq: Tensor,
-    state: NeuronState,
-    p: NeuronParameters,
-    spike_fn: SpikeFunction,
-    detach_reset: bool = False,
-    record: bool = False,
-    check_finite: bool = True,
-) -> MultiStepResult:
-    """``x_seq [T, B, ...]`` -> the loop's spikes and states, chunks of time in parallel."""
-    kernels = chunked_kernels(x_seq)
-    return run_fused(x_seq, state, p, spike_fn, detach_reset, record, check_finite, kernels)
+def run_chunked(x_seq: Tensor, *args: object) -> MultiStepResult:
+    """``x_seq [T, B, ...]`` and the other arguments of every backend (``reference.run_reference``)
+    -> the loop's spikes and states, chunks of time in parallel."""
+    return run_fused(x_seq, *args, kernels=chunked_kernels(x_seq))
 
 
 def chunked_unsupported(x_seq: Tensor, p: NeuronParameters, spike_fn: SpikeFunction) -> str | None:

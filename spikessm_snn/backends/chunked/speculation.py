@@ -30,14 +30,10 @@ import torch
 from torch import Tensor
 
 from ...neurons.dynamics import NeuronParameters, NeuronState, charge, neuron_step, previous
+from ...neurons.surrogate import heaviside
 
 CHUNK_STEPS = 64  # C: steps per chunk
 REPAIR_PASSES = 3  # Jacobi passes before the finish walks the chunks in order
-
-
-def heaviside(z: Tensor) -> Tensor:
-    """The spike of every surrogate's forward, without a graph."""
-    return (z >= 0).to(z.dtype)
 
 
 class ChunkedRun(NamedTuple):
