@@ -41,5 +41,6 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except CheckpointError as error:
-        sys.exit(f"export_weights: {error}")
+    except CheckpointError as error:  # a user's mistake: one line, exit code 2, as the CLI answers
+        print(f"export_weights: {error}", file=sys.stderr)
+        sys.exit(2)

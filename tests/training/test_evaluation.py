@@ -121,4 +121,4 @@ def test_the_export_script_keeps_the_best_epoch_and_its_record(run, tmp_path) ->
     assert evaluate(weights)["accuracy"] == pytest.approx(best["test_accuracy"])
     missing = subprocess.run([sys.executable, str(script), str(tmp_path / "none.pt"), str(weights)],
                              capture_output=True, text=True)  # fmt: skip
-    assert missing.returncode == 1 and missing.stderr.strip().endswith("none.pt does not exist")
+    assert missing.returncode == 2 and missing.stderr.strip().endswith("none.pt does not exist")
