@@ -15,7 +15,8 @@ and the spiking models on the exact fused kernels ('cupy') with the reset detach
 The fourth run is SpikingSSM with the published code's effective wiring (no normalisation of the
 residual stream, ``--norm none``).
 
-The first call fixes the plan (``plan.json`` beside the runs; later calls continue it). At batch 32 a
+The first call fixes the plan (``plan.json`` beside the runs; later calls continue it): the runs
+(``--models``, default all four) and, unless ``--batch`` fixes it, the batch measured as follows. At batch 32 a
 step of these models is bound by the host (about 30 ms a step whatever the length), so 40 epochs do
 not fit a session's device time: the first call measures an epoch of the slowest model at global
 batches 32, 64 and 128 (and checks that the longest training batch fits in memory), and takes the
@@ -100,22 +101,26 @@ def epoch_seconds(run: str, train: ListOpsDataset, batch: int, sample: int = 204
     return start.elapsed_time(end) / 1e3 * TRAIN_ITEMS / sample * 1.05  # 5% for evaluation
 
 
-def plan(runs: Path, data: Path, budget: float) -> dict:
-    """The batch and epochs that fit ``budget`` seconds for the slowest run (measured here)."""
+def plan(runs: Path, data: Path, budget: float, names: list[str], batch: int | None = None) -> dict:
+    """The batch and epochs that fit ``budget`` seconds for the slowest run (measured here), or 40 epochs
+    at ``batch`` where it is given (nothing measured)."""
     path = runs / "plan.json"
     if path.exists():
         return json.loads(path.read_text())
-    train = ListOpsDataset(data / "basic_train.tsv")
-    measured = {batch: {run: epoch_seconds(run, train, batch) for run in ("spikingssm", "spike-ssm")}
-                for batch in BATCHES}  # fmt: skip
-    print(f"plan: seconds an epoch (None: out of memory) {measured}", flush=True)
-    slowest = {b: max(s.values()) for b, s in measured.items() if None not in s.values()}
-    batch = next((b for b, s in slowest.items() if EPOCHS * s <= budget), max(slowest))
-    epochs = max(1, min(EPOCHS, int(budget // slowest[batch])))
+    if batch is None:
+        train = ListOpsDataset(data / "basic_train.tsv")
+        measured = {b: {run: epoch_seconds(run, train, b) for run in ("spikingssm", "spike-ssm")}
+                    for b in BATCHES}  # fmt: skip
+        print(f"plan: seconds an epoch (None: out of memory) {measured}", flush=True)
+        slowest = {b: max(s.values()) for b, s in measured.items() if None not in s.values()}
+        batch = next((b for b, s in slowest.items() if EPOCHS * s <= budget), max(slowest))
+        epochs = max(1, min(EPOCHS, int(budget // slowest[batch])))
+    else:
+        measured, epochs = f"not measured: batch {batch} given with --batch", EPOCHS
     count = torch.cuda.device_count()
     config = config_of("s4d", epochs, batch)
     result = {"epochs": epochs, "batch": batch, "lr": config.lr, "ssm_lr": config.ssm_lr, "budget_seconds": budget,
-              "epoch_seconds_estimate": measured, "gpus": {run: i % count for i, run in enumerate(RUNS)},
+              "epoch_seconds_estimate": measured, "gpus": {run: i % count for i, run in enumerate(names)},
               "device": torch.cuda.get_device_name(0)}  # fmt: skip
     runs.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
@@ -140,16 +145,18 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/tmp/listops"))
     parser.add_argument("--pack", type=Path, default=None, help="pack each run's folder into DIR/<run>.tar")
     parser.add_argument("--margin", type=float, default=40, help="seconds kept for packing at the end")
+    parser.add_argument("--batch", type=int, choices=BATCHES, help="first call: 40 epochs at this batch, unmeasured")
+    parser.add_argument("--models", nargs="+", choices=list(RUNS), default=list(RUNS), help="first call: the runs")
     args = parser.parse_args()
     started = time.monotonic()
     if not (args.data / "basic_test.tsv").exists():
         generate_files(args.data, progress=False)
         print(f"generated ListOps in {time.monotonic() - started:.0f} s", flush=True)
-    chosen = plan(args.runs, args.data, args.budget)
+    chosen = plan(args.runs, args.data, args.budget, args.models, args.batch)
     print(json.dumps(chosen), flush=True)
     left = args.seconds - (time.monotonic() - started) - args.margin
-    processes = {run: launch(run, config_of(run, chosen["epochs"], chosen["batch"]), chosen["gpus"][run],
-                             args.runs / run, args.data, left) for run in RUNS}  # fmt: skip
+    processes = {run: launch(run, config_of(run, chosen["epochs"], chosen["batch"]), gpu, args.runs / run,
+                             args.data, left) for run, gpu in chosen["gpus"].items()}  # fmt: skip
     for run, process in processes.items():
         process.wait()
         lines = (args.runs / run / "train.log").read_text().splitlines()
@@ -157,7 +164,7 @@ def main() -> None:
         print(f"{run}: exit {process.returncode}; last lines:\n{tail}", flush=True)
     if args.pack:
         args.pack.mkdir(parents=True, exist_ok=True)
-        for run in RUNS:
+        for run in chosen["gpus"]:
             with tarfile.open(args.pack / f"{run}.tar", "w") as tar:
                 tar.add(args.runs / run, arcname=run)
         (args.pack / "plan.json").write_text((args.runs / "plan.json").read_text())

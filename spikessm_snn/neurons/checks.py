@@ -62,17 +62,20 @@ def raise_overflow(dtype: torch.dtype) -> None:
     )
 
 
+def broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    """``shape`` broadcasts to exactly ``target`` (numpy's rule: aligned from the right, each size 1
+    or equal, no more dims than ``target``)."""
+    pairs = zip(reversed(shape), reversed(target), strict=False)
+    return len(shape) <= len(target) and all(a in (1, b) for a, b in pairs)
+
+
 def check_parameters(p: NeuronParameters, step_shape: torch.Size, device: torch.device) -> None:
     """Every parameter broadcasts to one step ``[B, ...]`` and lives on the input's device."""
     for name in ("tau", "threshold", "tau_r", "refractory"):
         value: Tensor = getattr(p, name)
         if value.device != device:
             raise ValueError(f"parameter {name} is on {value.device} but the input is on {device}; move the module")
-        try:
-            shape = torch.broadcast_shapes(value.shape, step_shape)
-        except RuntimeError:
-            shape = None
-        if shape != step_shape:
+        if not broadcasts_to(value.shape, step_shape):
             raise ValueError(
                 f"parameter {name} of shape {tuple(value.shape)} does not broadcast to one step's shape "
                 f"{tuple(step_shape)}; per-channel parameters of shape (D,) need inputs [T, B, ..., D]"

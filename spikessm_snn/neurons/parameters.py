@@ -2,7 +2,7 @@
 
 A fixed constant is a float64 buffer holding the value given, kept float64 through ``.float()``,
 ``.double()``, ``.half()`` (a float32 buffer would turn ``tau=0.9`` into 0.8999999761581421
-under ``.double()``); ``in_dtype`` rounds it to the input's dtype at each use. A trainable one
+under ``.double()``); ``in_dtype`` rounds it to the input's dtype once per dtype, until it changes. A trainable one
 is an unconstrained ``raw`` parameter in the module's dtype (its initial value rounded to it),
 mapped into its range: decays ``sigmoid(raw)``, thresholds and refractory magnitudes
 ``softplus(raw)`` (as suggested in ``srr-and-pmbc.md``), clamped so that rounding cannot put the
@@ -85,6 +85,7 @@ class ConstrainedParameter(nn.Module):
         self.name, self.kind, self.trainable = name, kind, trainable
         exact = torch.full(tuple(shape), value, dtype=torch.float64)
         self._checked: tuple[Any, ...] | None = None  # (stored tensor, version, dtype) last found in range
+        self._rounded: tuple[Any, ...] | None = None  # (stored tensor, version, dtype, the value in dtype)
         if not trainable:
             self.register_buffer("value", exact)
         elif kind in ("decay", "refractory_decay"):
@@ -100,14 +101,25 @@ class ConstrainedParameter(nn.Module):
         return F.softplus(self.raw)
 
     def in_dtype(self, dtype: torch.dtype) -> Tensor:
-        """The value rounded to ``dtype``; a trainable one clamped inside its open interval there."""
-        value = self().to(dtype)
+        """The value rounded to ``dtype``; a trainable one clamped inside its open interval there. A
+        fixed one is rounded once per dtype and kept until the buffer changes (no work per call)."""
         if not self.trainable:
-            return value
+            return self._fixed_in(dtype)
+        value = self.forward().to(dtype)
         info = torch.finfo(dtype)
         if self.kind in ("decay", "refractory_decay"):
             return value.clamp(info.tiny, 1.0 - info.eps / 2)  # the largest float below 1
         return value.clamp(min=info.tiny)
+
+    def _fixed_in(self, dtype: torch.dtype) -> Tensor:
+        stored, kept = self.value, self._rounded
+        version = _version(stored)
+        if kept is not None and kept[0] is stored and version is not None and kept[1:3] == (version, dtype):
+            return kept[3]
+        rounded = stored.to(dtype)
+        if version is not None and not rounded.is_inference():  # an inference tensor cannot join a graph later
+            self._rounded = (stored, version, dtype, rounded)
+        return rounded
 
     def _apply(self, fn: Any, recurse: bool = True) -> ConstrainedParameter:
         """Moves follow the module; a fixed value stays float64 (``.float()``/``.half()`` keep it exact)."""

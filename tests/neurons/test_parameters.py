@@ -142,3 +142,28 @@ def test_the_fused_backend_refuses_a_loaded_value_out_of_range() -> None:
     neuron.load_state_dict(state)
     with pytest.raises(ValueError, match=r"neuron constant tau_r must be .* it holds -0\.5"):
         neuron(torch.randn(40, 2, device="cuda"))
+
+
+def test_a_fixed_constant_is_rounded_once_per_dtype_and_again_after_every_change() -> None:
+    tau = parameters.ConstrainedParameter("tau", 0.9, "decay", trainable=False)
+    first = tau.in_dtype(torch.float32)
+    assert tau.in_dtype(torch.float32) is first  # no work per call
+    assert float(first) == float(torch.tensor(0.9, dtype=torch.float32))
+    assert tau.in_dtype(torch.float16).dtype == torch.float16
+    with torch.no_grad():
+        tau.value.fill_(0.5)  # in place: the version counter moves
+    assert float(tau.in_dtype(torch.float32)) == 0.5
+    tau.load_state_dict({"value": torch.tensor(0.25, dtype=torch.float64)})
+    assert float(tau.in_dtype(torch.float32)) == 0.25
+    tau.value = torch.tensor(0.125, dtype=torch.float64)  # a new buffer
+    assert float(tau.in_dtype(torch.float32)) == 0.125
+
+
+def test_a_value_rounded_under_inference_mode_is_not_kept_for_training(randn) -> None:
+    neuron = ResetLIFNeuron(tau=0.5, v_threshold=0.8, backend="torch")
+    x = randn(6, 2, 3, dtype=torch.float32)  # the float64 buffers rounded: a new tensor
+    with torch.inference_mode():
+        neuron(x)
+    xi = x.clone().requires_grad_()
+    neuron(xi).spikes.sum().backward()  # an inference tensor saved for backward would raise here
+    assert xi.grad is not None and torch.isfinite(xi.grad).all()

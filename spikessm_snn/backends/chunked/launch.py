@@ -25,38 +25,40 @@ def flag_overflow(non_finite: Tensor | None, h: Tensor, r_last: Tensor) -> None:
 
 
 def launch_chunked_forward(
-    spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float, save: int,
+    spec: KernelSpec, x: Tensor, constants: tuple[Tensor, ...], v0: Tensor, r0: Tensor, v_reset: float, save: int,
     non_finite: Tensor | None,
-) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
-    """As ``fused.autograd._launch_forward`` (spikes, ``h``, ``r`` ``[T, N]``; ``v``, ``r`` ``[N]``
-    advance in place), by speculation over chunks of ``speculation.CHUNK_STEPS``, its
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+    """As ``fused.autograd._launch_forward`` (spikes, ``h``, ``r`` ``[T, N]``, the final ``v``, ``r``
+    ``[N]``), by speculation over chunks of ``speculation.CHUNK_STEPS``, its
     ``REPAIR_PASSES`` repairs and the finish (both read at the call). ``h`` and ``r`` are always
     written: the repairs compare with them."""
     chunk, passes = speculation.CHUNK_STEPS, speculation.REPAIR_PASSES
     steps, n = x.shape
     chunks = math.ceil(steps / chunk)
     spikes = torch.empty_like(x)
-    h, r_seq = (torch.empty_like(x, dtype=v.dtype) for _ in range(2))
-    starts = [torch.empty((chunks, n), dtype=v.dtype, device=x.device) for _ in range(2)]
-    ends = [torch.empty((chunks, n), dtype=v.dtype, device=x.device) for _ in range(4)]
-    v0, r0 = v.clone(), r.clone()
+    h, r_seq = (torch.empty_like(x, dtype=v0.dtype) for _ in range(2))
+    starts_and_ends = torch.empty((6, chunks, n), dtype=v0.dtype, device=x.device).unbind()
+    starts, ends = list(starts_and_ends[:2]), list(starts_and_ends[2:])
+    v_last, r_last = torch.empty_like(v0), torch.empty_like(r0)
     every_r = np.int32(save == SAVE_EVERY_R)
     neuron = [x, spikes, h, r_seq, *constants]
     threads = chunks * n
     shape = [steps, n, chunk]
+    first_wrong = torch.empty((n,), dtype=torch.int32, device=x.device)
     launch(spec, "chunk_speculate", threads, x.device,
-           [*neuron, v0, r0, *starts, *ends[:2], *shape, v_reset, every_r, non_finite], chunked_source)  # fmt: skip
+           [*neuron, v0, r0, *starts, *ends[:2], first_wrong, *shape, v_reset, every_r, non_finite],
+           chunked_source)  # fmt: skip
     for _ in range(passes):
         launch(spec, "chunk_repair", threads, x.device,
                [*neuron, r0, *starts, *ends, *shape, v_reset, every_r], chunked_source)  # fmt: skip
         ends = ends[2:] + ends[:2]
-    first_wrong = torch.full((n,), chunks, dtype=torch.int32, device=x.device)
     launch(spec, "chunk_first_wrong", threads, x.device, [*starts, *ends[:2], first_wrong, *shape],
            chunked_source)  # fmt: skip
     launch(spec, "chunk_finish", n, x.device,
-           [*neuron, r0, *starts, *ends[:2], first_wrong, v, r, *shape, v_reset, every_r], chunked_source)  # fmt: skip
-    flag_overflow(non_finite, h, r)
-    return spikes, h, r_seq
+           [*neuron, r0, *starts, *ends[:2], first_wrong, v_last, r_last, *shape, v_reset, every_r],
+           chunked_source)  # fmt: skip
+    flag_overflow(non_finite, h, r_last)
+    return spikes, h, r_seq, v_last, r_last
 
 
 def launch_chunked_backward(

@@ -84,11 +84,12 @@ extern "C" __global__ void chunk_speculate(
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
     const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
     acc_t* __restrict__ start_v, acc_t* __restrict__ start_r, acc_t* __restrict__ end_v, acc_t* __restrict__ end_r,
-    const long long steps, const long long n, const long long chunk, const acc_t v_reset, const int save_every_r,
-    int* __restrict__ non_finite) {
-  const long long id = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (id >= (steps + chunk - 1) / chunk * n) return;
+    int* __restrict__ first_wrong, const long long steps, const long long n, const long long chunk,
+    const acc_t v_reset, const int save_every_r, int* __restrict__ non_finite) {
+  const long long id = (long long)blockIdx.x * blockDim.x + threadIdx.x, chunks = (steps + chunk - 1) / chunk;
+  if (id >= chunks * n) return;
   const long long k = id / n, i = id % n;
+  if (k == 0) first_wrong[i] = (int)chunks;  // none yet: chunk_first_wrong lowers it
   const Neuron q = neuron_at(i, tau, threshold, tau_r, refractory, r0, v_reset, save_every_r);
   acc_t v = k == 0 ? v0[i] : GUESS_V, r = k == 0 ? r0[i] : (acc_t)0;
   start_v[id] = v;
@@ -154,8 +155,8 @@ extern "C" __global__ void chunk_finish(
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
     const acc_t* __restrict__ refractory, const acc_t* __restrict__ r0,
     const acc_t* __restrict__ start_v, const acc_t* __restrict__ start_r, const acc_t* __restrict__ end_v,
-    const acc_t* __restrict__ end_r, const int* __restrict__ first_wrong, acc_t* __restrict__ v_state,
-    acc_t* __restrict__ r_state, const long long steps, const long long n, const long long chunk,
+    const acc_t* __restrict__ end_r, const int* __restrict__ first_wrong, acc_t* __restrict__ v_last,
+    acc_t* __restrict__ r_last, const long long steps, const long long n, const long long chunk,
     const acc_t v_reset, const int save_every_r) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -176,8 +177,8 @@ extern "C" __global__ void chunk_finish(
     v = end_v[at];
     r = end_r[at];
   }
-  v_state[i] = v;
-  r_state[i] = r;
+  v_last[i] = v;
+  r_last[i] = r;
 }
 """
 

@@ -18,16 +18,14 @@ def _parameters(spec: KernelSpec, constants: list[Tensor] | tuple[Tensor, ...], 
     return NeuronParameters(*constants, hard_reset=spec.hard_reset, v_reset=v_reset)
 
 
-def torch_forward(spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float,
-                  save: int, non_finite: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
-    """As the kernels' forward: spikes, ``h``, ``r`` ``[T, N]``; ``v``, ``r`` ``[N]`` advance in place."""
-    run = speculate_and_repair(x, _parameters(spec, constants, v_reset), v, r)
-    v.copy_(run.v_last)
-    r.copy_(run.r_last)
+def torch_forward(spec: KernelSpec, x: Tensor, constants: tuple[Tensor, ...], v0: Tensor, r0: Tensor,
+                  v_reset: float, save: int, non_finite: Tensor | None) -> tuple[Tensor, ...]:  # fmt: skip
+    """As the kernels' forward: spikes, ``h``, ``r`` ``[T, N]`` and the final ``v``, ``r`` ``[N]``."""
+    run = speculate_and_repair(x, _parameters(spec, constants, v_reset), v0, r0)
     if non_finite is not None:
         non_finite.bitwise_or_((~x.isfinite().all()).to(non_finite.dtype))
-    flag_overflow(non_finite, run.h, r)
-    return run.spikes, run.h, run.r
+    flag_overflow(non_finite, run.h, run.r_last)
+    return run.spikes, run.h, run.r, run.v_last, run.r_last
 
 
 def torch_backward(spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool,

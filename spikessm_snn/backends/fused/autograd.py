@@ -36,18 +36,19 @@ GRADIENT_NAMES = ("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last")  # the backw
 
 
 def _launch_forward(
-    spec: KernelSpec, x: Tensor, constants: list[Tensor], v: Tensor, r: Tensor, v_reset: float, save: int,
+    spec: KernelSpec, x: Tensor, constants: tuple[Tensor, ...], v0: Tensor, r0: Tensor, v_reset: float, save: int,
     non_finite: Tensor | None,
-) -> tuple[Tensor, Tensor | None, Tensor | None]:  # fmt: skip
-    """Spikes ``[T, N]`` and, unless ``SAVE_NOTHING``, ``h`` and ``r`` ``[T, N]``; ``v``, ``r`` ``[N]``
-    advance in place; ``non_finite [1]`` (if given) gets bit 1 where the input held NaN or inf and
-    bit 2 where the state passed the input dtype's largest value."""
+) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor, Tensor]:  # fmt: skip
+    """Spikes ``[T, N]``, unless ``SAVE_NOTHING`` ``h`` and ``r`` ``[T, N]``, and the final ``v``, ``r``
+    ``[N]`` from the initial ``v0``, ``r0 [N]``; ``non_finite [1]`` (if given) gets bit 1 where the
+    input held NaN or inf and bit 2 where the state passed the input dtype's largest value."""
     steps, n = x.shape
-    spikes = torch.empty_like(x)
-    h, r_seq = (None, None) if save == SAVE_NOTHING else (torch.empty_like(x, dtype=v.dtype) for _ in range(2))
+    spikes, v_last, r_last = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(r0)
+    h, r_seq = (None, None) if save == SAVE_NOTHING else (torch.empty_like(x, dtype=v0.dtype) for _ in range(2))
     launch(spec, "neuron_forward", n, x.device,
-           [x, spikes, h, r_seq, *constants, v, r, steps, n, v_reset, np.int32(save), non_finite])  # fmt: skip
-    return spikes, h, r_seq
+           [x, spikes, h, r_seq, *constants, v0, r0, v_last, r_last, steps, n, v_reset, np.int32(save),
+            non_finite])  # fmt: skip
+    return spikes, h, r_seq, v_last, r_last
 
 
 def _launch_backward(
@@ -82,21 +83,21 @@ SEQUENTIAL = Kernels("cupy", _launch_forward, _launch_backward)
 
 
 class _FusedFunction(torch.autograd.Function):
-    """``x [T, N]``, constants ``[N]`` (acc), ``v0, r0 [N]`` -> spikes, h, r ``[T, N]`` and the
-    final ``v``, ``r`` ``[N]`` by ``kernels`` (the sequential ones, or another forward and backward
-    over the same ``h`` and ``r``); ``non_finite [1]`` (if given) receives the forward's flag.
+    """``x [T, N]``, constants ``[4, N]`` (acc: tau, threshold, tau_r, refractory), ``v0, r0 [N]`` ->
+    spikes, h, r ``[T, N]`` and the final ``v``, ``r`` ``[N]`` by ``kernels`` (the sequential ones,
+    or another forward and backward over the same ``h`` and ``r``); ``non_finite [1]`` (if given)
+    receives the forward's flag.
 
     Gradients are not materialised: an output nobody used passes ``None`` to the backward, whose
     kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` is computed only when ``x`` wants it.
     The backward is not itself differentiable: ``create_graph=True`` raises."""
 
     @staticmethod
-    def forward(ctx: Any, x, tau, threshold, tau_r, refractory, v0, r0, spec, v_reset, save, non_finite, kernels):
+    def forward(ctx: Any, x, constants, v0, r0, spec, v_reset, save, non_finite, kernels):
         ctx.set_materialize_grads(False)
-        constants = [tau, threshold, tau_r, refractory]
-        v, r = v0.clone(), r0.clone()
-        spikes, h, r_seq = kernels.forward(spec, x, constants, v, r, v_reset, save, non_finite)
-        ctx.save_for_backward(h, r_seq, *constants, v0, r0)
+        rows = constants.unbind()
+        spikes, h, r_seq, v, r = kernels.forward(spec, x, rows, v0, r0, v_reset, save, non_finite)
+        ctx.save_for_backward(h, r_seq, *rows, v0, r0)
         ctx.spec, ctx.v_reset, ctx.x_dtype, ctx.kernels = spec, v_reset, x.dtype, kernels
         return spikes, h, r_seq, v, r
 
@@ -108,7 +109,7 @@ class _FusedFunction(torch.autograd.Function):
         g_x, g_params = ctx.kernels.backward(
             ctx.spec, ctx.saved_tensors, given, ctx.needs_input_grad[0], ctx.x_dtype, ctx.v_reset
         )
-        return (g_x, *g_params, None, None, None, None, None)
+        return g_x, g_params[:4], g_params[4], g_params[5], None, None, None, None, None
 
 
 def _raise_for(non_finite: Tensor | None, dtype: torch.dtype) -> None:
@@ -141,23 +142,19 @@ def run_fused(
     acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
     x = x_seq.reshape(steps, -1).contiguous()
 
-    def per_neuron(value: Tensor) -> Tensor:
-        return value.to(acc).expand(step_shape).reshape(-1).contiguous()
-
-    constants = [per_neuron(value) for value in (p.tau, p.threshold, p.tau_r, p.refractory)]
+    values = (p.tau, p.threshold, p.tau_r, p.refractory)
+    constants = torch.stack([value.to(acc).expand(step_shape) for value in values]).reshape(4, -1)  # one copy
     v0, r0 = (s.to(acc).reshape(-1).contiguous() for s in state)
     spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset)
     non_finite = torch.zeros(1, dtype=torch.int32, device=x.device) if check_finite else None
-    inputs = (x_seq, p.tau, p.threshold, p.tau_r, p.refractory, state.v, state.r)
-    if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
-        v, r = v0.clone(), r0.clone()
-        spikes, _, _ = kernels.forward(spec, x, constants, v, r, p.v_reset, SAVE_NOTHING, non_finite)
+    if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x_seq, constants, v0, r0))):
+        spikes, _, _, v, r = kernels.forward(spec, x, constants.unbind(), v0, r0, p.v_reset, SAVE_NOTHING, non_finite)
         _raise_for(non_finite, x.dtype)
         final = NeuronState(v.reshape(step_shape).to(x.dtype), r.reshape(step_shape).to(x.dtype))
         return MultiStepResult(spikes.reshape(x_seq.shape), final)
     save = SAVE_EVERY_R if record else SAVE_FOR_BACKWARD
     spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(
-        x, *constants, v0, r0, spec, p.v_reset, save, non_finite, kernels
+        x, constants, v0, r0, spec, p.v_reset, save, non_finite, kernels
     )
     _raise_for(non_finite, x.dtype)
 
@@ -168,7 +165,7 @@ def run_fused(
     if not record:
         return MultiStepResult(shaped(spikes), final)
     s = spikes.to(acc)
-    per_neuron_p = NeuronParameters(*constants, hard_reset=p.hard_reset, v_reset=p.v_reset)
+    per_neuron_p = NeuronParameters(*constants.unbind(), hard_reset=p.hard_reset, v_reset=p.v_reset)
     v_seq = reset_potential(h, s.detach() if detach_reset else s, per_neuron_p)
     return MultiStepResult(shaped(spikes), final, shaped(v_seq), shaped(r_seq))
 

@@ -58,16 +58,18 @@ def kernel_arguments(spec: KernelSpec, args: list[KernelArgument]) -> tuple[np.g
 
 @functools.cache
 def _kernel(source: KernelSource, spec: KernelSpec, name: str, device_index: int) -> Any:
+    """The compiled kernel as CuPy's ``Function`` on this device (compiled and loaded once)."""
     import cupy
 
-    with cupy.cuda.Device(device_index):  # compiled and loaded on this device, once
-        return cupy.RawModule(code=source(spec), options=("--std=c++17",)).get_function(name)
+    with cupy.cuda.Device(device_index):
+        return cupy.RawModule(code=source(spec), options=("--std=c++17",)).get_function(name).kernel
 
 
-def _stream(device: torch.device) -> Any:
+@functools.lru_cache(maxsize=64)
+def _stream(torch_stream: torch.cuda.Stream) -> Any:
+    """CuPy's view of a torch stream (torch streams compare equal by device and pointer), made once."""
     import cupy
 
-    torch_stream = torch.cuda.current_stream(device)
     if hasattr(cupy.cuda.Stream, "from_external"):
         return cupy.cuda.Stream.from_external(torch_stream)
     return cupy.cuda.ExternalStream(torch_stream.cuda_stream)
@@ -77,10 +79,12 @@ def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list
            source: KernelSource = kernel_source) -> None:  # fmt: skip
     """Run kernel ``name`` of ``source(spec)`` with ``n`` threads (one per neuron, or per chunk and
     neuron) on ``device``'s current torch stream; ``args`` as ``kernel_arguments`` takes them
-    (tensors on ``device``, contiguous)."""
+    (tensors on ``device``, contiguous). The kernel and the stream's wrapper are looked up, not made:
+    a launch costs CuPy's argument packing and the driver call."""
     import cupy
 
     index = device.index if device.index is not None else torch.cuda.current_device()
     kernel = _kernel(source, spec, name, index)
-    with cupy.cuda.Device(index), _stream(device):
-        kernel(((n + THREADS - 1) // THREADS,), (THREADS,), kernel_arguments(spec, args))
+    with cupy.cuda.Device(index):
+        kernel(((n + THREADS - 1) // THREADS,), (THREADS,), kernel_arguments(spec, args), 0,
+               _stream(torch.cuda.current_stream(device)))  # fmt: skip

@@ -125,20 +125,22 @@ __device__ __forceinline__ bool neuron_update(
 
 
 _FORWARD = r"""
-// h = tau v + x;  z = (h - u) - r;  s = z >= 0;  v = reset(h, s);  r = tau_r r + c s
+// h = tau v + x;  z = (h - u) - r;  s = z >= 0;  v = reset(h, s);  r = tau_r r + c s, from v0, r0 [n]
+// to v_last, r_last [n]
 // save: 0 nothing (h_seq, r_seq may be null); 1 h, and r where the trace can be non-zero (what
 // the backward reads); 2 h and every r (recorded). non_finite: null, or or-ed with 1 on NaN/inf in x
 // and with 2 where h or r passed the input dtype's largest value (the state overflowed it).
 extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
-    const acc_t* __restrict__ refractory, acc_t* __restrict__ v_state, acc_t* __restrict__ r_state,
-    const long long steps, const long long n, const acc_t v_reset, const int save, int* __restrict__ non_finite) {
+    const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
+    acc_t* __restrict__ v_last, acc_t* __restrict__ r_last, const long long steps, const long long n,
+    const acc_t v_reset, const int save, int* __restrict__ non_finite) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
-  acc_t v = v_state[i], r = r_state[i];
+  acc_t v = v0[i], r = r0[i];
   const bool save_r = save == 2 || (save == 1 && has_trace(c, r, ar));
   io_t next[CHUNK];
 #pragma unroll
@@ -167,8 +169,8 @@ extern "C" __global__ void neuron_forward(
       }
     }
   }
-  v_state[i] = v;
-  r_state[i] = r;
+  v_last[i] = v;
+  r_last[i] = r;
   if ((!finite || !bounded) && non_finite) atomicOr(non_finite, (finite ? 0 : 1) | (bounded ? 0 : 2));
 }
 """
