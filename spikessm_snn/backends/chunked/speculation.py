@@ -32,7 +32,7 @@ from torch import Tensor
 from ...neurons.dynamics import NeuronParameters, NeuronState, charge, neuron_step, previous
 from ...neurons.surrogate import heaviside
 
-CHUNK_STEPS = 64  # C: steps per chunk
+CHUNK_STEPS = 128  # C: steps per chunk (H100 sweep, analysis/results/chunked/sweep: 128 won or tied at 16384-65536)
 REPAIR_PASSES = 3  # Jacobi passes before the finish walks the chunks in order
 
 
