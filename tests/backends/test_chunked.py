@@ -30,6 +30,7 @@ from spikessm_snn.neurons.dynamics import NeuronParameters, NeuronState, reset_p
 from spikessm_snn.neurons.surrogate import SURROGATE_NAMES, surrogate
 
 _on_chunked = on_backend("chunked")
+CHUNK = speculation.CHUNK_STEPS
 
 
 def _parameters(n: int, tau: float, threshold: float, tau_r: float, refractory: float, hard: bool,
@@ -134,7 +135,7 @@ def kernels_on_the_cpu(kernels_on_cpu, monkeypatch):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", NEURONS)
 def test_the_kernels_on_the_cpu_equal_the_reference(name, dtype, record, kernels_on_the_cpu, kernels_on_cpu) -> None:
-    """T = 150 in chunks of 64 (the last one short): every phase launched, as on the GPU."""
+    """T = 150 in chunks of 128 (the last one short): every phase launched, as on the GPU."""
     x = (1.2 * torch.randn(150, 2, 13, generator=torch.Generator().manual_seed(3)) + 0.3).to(dtype)
     outs = _compare(name, x, kernels_on_the_cpu, record=record)
     assert 0 < outs[0][0].spikes.mean() < 1
@@ -144,7 +145,7 @@ def test_the_kernels_on_the_cpu_equal_the_reference(name, dtype, record, kernels
     _assert_equal_to_the_reference(outs, 0.0, 1e-5 if single else 1e-12)
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 1, 3), (64, 2, 3), (129, 1, 2)])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 1, 3), (CHUNK, 2, 3), (2 * CHUNK + 1, 1, 2)])
 @pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset"])
 def test_the_kernels_on_the_cpu_at_short_and_odd_lengths(name, shape, kernels_on_the_cpu) -> None:
     """T = 1, T < C, T = C, T = 2C + 1; one neuron."""
