@@ -91,7 +91,7 @@ _CTYPES = {np.uint64: ctypes.c_uint64, np.int64: ctypes.c_int64, np.int32: ctype
            np.float32: ctypes.c_float, np.float64: ctypes.c_double}  # fmt: skip
 
 
-OUTPUTS = ("spikes", "h_seq", "r_seq", "g_x", "g_params")  # parameters a kernel writes, never reads first
+OUTPUTS = ("spikes", "h_seq", "r_seq", "cp_v", "cp_r", "v_last", "r_last", "g_x", "g_params")  # written before read
 
 
 def kernel_parameters(source: str, name: str) -> list[tuple[str, str]]:

@@ -178,6 +178,18 @@ def test_kernels_on_the_cpu_equal_the_reference(name, dtype, record, on_the_cpu)
     _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)
 
 
+@pytest.mark.parametrize("steps", [1, 7, 8, 9, 15, 16, 17, 40])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset"])
+def test_kernels_on_the_cpu_across_the_backward_segments(name, dtype, steps, on_the_cpu) -> None:
+    """T below, at and past one and two backward segments (``KernelSpec.segment``: 16 steps in float32,
+    8 in float64), the last one short: each segment recomputed from its checkpoint, exactly."""
+    x = (1.2 * torch.randn(steps, 3, 4, generator=torch.Generator().manual_seed(steps)) + 0.3).to(dtype)
+    single = dtype == torch.float32
+    _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, record=False), 1e-6 if single else 1e-13,
+                                   1e-5 if single else 1e-12)  # fmt: skip
+
+
 def _assert_half_precision(outs, dtype: torch.dtype) -> None:
     """Spikes equal the float32 reference on the upcast input with the float32 constants; states
     within the output dtype's rounding; gradients within 1% (relative norm; the input gradient is

@@ -1,5 +1,5 @@
 """The chunked kernels (``source.py``) launched on torch tensors, as ``fused.autograd.Kernels``: the
-saved ``h`` and ``r`` are the sequential forward's, bit for bit, so the fused wrapper serves both."""
+forward writes every step's ``h`` and ``r`` (the repairs compare with them), and the backward reads them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, Kernels
+from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, ForwardRun, Kernels
 from ..fused.launch import launch
 from ..fused.source import GRADIENT_BITS, KernelSpec
 from . import speculation
@@ -27,11 +27,10 @@ def flag_overflow(non_finite: Tensor | None, h: Tensor, r_last: Tensor) -> None:
 def launch_chunked_forward(
     spec: KernelSpec, x: Tensor, constants: tuple[Tensor, ...], v0: Tensor, r0: Tensor, v_reset: float, save: int,
     non_finite: Tensor | None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
-    """As ``fused.autograd._launch_forward`` (spikes, ``h``, ``r`` ``[T, N]``, the final ``v``, ``r``
-    ``[N]``), by speculation over chunks of ``speculation.CHUNK_STEPS``, its
-    ``REPAIR_PASSES`` repairs and the finish (both read at the call). ``h`` and ``r`` are always
-    written: the repairs compare with them."""
+) -> ForwardRun:  # fmt: skip
+    """As ``fused.autograd._launch_forward``, by speculation over chunks of ``speculation.CHUNK_STEPS``,
+    its ``REPAIR_PASSES`` repairs and the finish (both read at the call). ``h`` and ``r`` ``[T, N]`` are
+    always written (the repairs compare with them) and kept for the backward."""
     chunk, passes = speculation.CHUNK_STEPS, speculation.REPAIR_PASSES
     steps, n = x.shape
     chunks = math.ceil(steps / chunk)
@@ -58,7 +57,7 @@ def launch_chunked_forward(
            [*neuron, r0, *starts, *ends[:2], first_wrong, v_last, r_last, *shape, v_reset, every_r],
            chunked_source)  # fmt: skip
     flag_overflow(non_finite, h, r_last)
-    return spikes, h, r_seq, v_last, r_last
+    return ForwardRun(spikes, h, r_seq, (h, r_seq), v_last, r_last)
 
 
 def launch_chunked_backward(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ...neurons.dynamics import NeuronParameters
-from ..fused.autograd import Kernels
+from ..fused.autograd import ForwardRun, Kernels
 from ..fused.source import KernelSpec
 from ..scan_backward import scan_backward
 from .launch import flag_overflow
@@ -19,13 +19,14 @@ def _parameters(spec: KernelSpec, constants: list[Tensor] | tuple[Tensor, ...], 
 
 
 def torch_forward(spec: KernelSpec, x: Tensor, constants: tuple[Tensor, ...], v0: Tensor, r0: Tensor,
-                  v_reset: float, save: int, non_finite: Tensor | None) -> tuple[Tensor, ...]:  # fmt: skip
-    """As the kernels' forward: spikes, ``h``, ``r`` ``[T, N]`` and the final ``v``, ``r`` ``[N]``."""
+                  v_reset: float, save: int, non_finite: Tensor | None) -> ForwardRun:  # fmt: skip
+    """As the kernels' forward: spikes, ``h``, ``r`` ``[T, N]`` (kept for the backward) and the final
+    ``v``, ``r`` ``[N]``."""
     run = speculate_and_repair(x, _parameters(spec, constants, v_reset), v0, r0)
     if non_finite is not None:
         non_finite.bitwise_or_((~x.isfinite().all()).to(non_finite.dtype))
     flag_overflow(non_finite, run.h, run.r_last)
-    return run.spikes, run.h, run.r, run.v_last, run.r_last
+    return ForwardRun(run.spikes, run.h, run.r, (run.h, run.r), run.v_last, run.r_last)
 
 
 def torch_backward(spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool,

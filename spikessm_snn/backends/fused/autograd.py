@@ -1,10 +1,12 @@
 """The fused kernels as a multi-step backend with autograd.
 
 Without gradients or recording, the forward reads ``x`` and writes the spikes, nothing else.
-For training it also saves the charged potentials ``h`` and the refractory trace ``r`` (written
-only for neurons whose trace can be non-zero, decided per neuron by the kernel), in the
-accumulator type (float32; float64 for float64 input), and the backward kernel returns the
-gradients to the input, to every neuron constant and to the initial state. float16/bfloat16 in
+For training it also writes the state ``(v, r)`` before every ``KernelSpec.segment``-th step (in
+the accumulator type: float32; float64 for float64 input) and keeps ``x``; the backward kernel
+recomputes each segment's charged potentials and traces from them (the same bits) and returns the
+gradients to the input, to every neuron constant and to the initial state. Peak memory of a
+training step: the spikes, ``dL/dx`` and the checkpoints (``2 T / segment`` values a neuron) beside
+the input and its gradient. float16/bfloat16 in
 and out with float32 arithmetic and float32 constants (the neuron hands them over unrounded,
 ``registry.constants_dtype``): spikes equal the float32 reference on the upcast input.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -35,20 +37,38 @@ SAVE_NOTHING, SAVE_FOR_BACKWARD, SAVE_EVERY_R = 0, 1, 2  # the forward kernel's 
 GRADIENT_NAMES = ("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last")  # the backward's incoming gradients
 
 
+class ForwardRun(NamedTuple):
+    """What a ``Kernels.forward`` gives: spikes ``[T, N]``; ``h`` and ``r`` ``[T, N]`` when recorded
+    (else ``None``); ``kept``, the two tensors its backward reads (``None`` without ``save``); the
+    final ``v``, ``r`` ``[N]``."""
+
+    spikes: Tensor
+    h: Tensor | None
+    r: Tensor | None
+    kept: tuple[Tensor, Tensor] | None
+    v_last: Tensor
+    r_last: Tensor
+
+
 def _launch_forward(
     spec: KernelSpec, x: Tensor, constants: tuple[Tensor, ...], v0: Tensor, r0: Tensor, v_reset: float, save: int,
     non_finite: Tensor | None,
-) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor, Tensor]:  # fmt: skip
-    """Spikes ``[T, N]``, unless ``SAVE_NOTHING`` ``h`` and ``r`` ``[T, N]``, and the final ``v``, ``r``
-    ``[N]`` from the initial ``v0``, ``r0 [N]``; ``non_finite [1]`` (if given) gets bit 1 where the
-    input held NaN or inf and bit 2 where the state passed the input dtype's largest value."""
+) -> ForwardRun:  # fmt: skip
+    """The run from ``v0``, ``r0 [N]``; kept for the backward: ``x`` and the checkpoints ``[2, S, N]``
+    (``v`` and ``r`` before steps ``0, K, 2K, ...``; ``K = spec.segment``); ``non_finite [1]`` (if
+    given) gets bit 1 where the input held NaN or inf and bit 2 where the state passed the input
+    dtype's largest value."""
     steps, n = x.shape
     spikes, v_last, r_last = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(r0)
-    h, r_seq = (None, None) if save == SAVE_NOTHING else (torch.empty_like(x, dtype=v0.dtype) for _ in range(2))
+    record = save == SAVE_EVERY_R
+    h, r_seq = (torch.empty_like(x, dtype=v0.dtype) for _ in range(2)) if record else (None, None)
+    checkpoints = None if save == SAVE_NOTHING else torch.empty((2, -(-steps // spec.segment), n), dtype=v0.dtype,
+                                                                 device=x.device)  # fmt: skip
+    cp_v, cp_r = (None, None) if checkpoints is None else checkpoints.unbind()
     launch(spec, "neuron_forward", n, x.device,
-           [x, spikes, h, r_seq, *constants, v0, r0, v_last, r_last, steps, n, v_reset, np.int32(save),
+           [x, spikes, h, r_seq, cp_v, cp_r, *constants, v0, r0, v_last, r_last, steps, n, v_reset, np.int32(save),
             non_finite])  # fmt: skip
-    return spikes, h, r_seq, v_last, r_last
+    return ForwardRun(spikes, h, r_seq, None if checkpoints is None else (x, checkpoints), v_last, r_last)
 
 
 def _launch_backward(
@@ -56,26 +76,28 @@ def _launch_backward(
     v_reset: float,
 ) -> tuple[Tensor | None, Tensor]:  # fmt: skip
     """``dL/dx [T, N]`` (if ``want_x``) and ``dL/d(tau, threshold, tau_r, refractory, v0, r0) [6, N]``
-    from ``saved = (h, r_seq, tau, threshold, tau_r, refractory, v0, r0)`` and the gradients ``given``
-    (by ``GRADIENT_NAMES``; a missing one is zero)."""
-    h = saved[0]
-    steps, n = h.shape
-    g_x = torch.empty_like(h, dtype=x_dtype) if want_x else None
+    from ``saved = (x, checkpoints, tau, threshold, tau_r, refractory, v0, r0)`` and the gradients
+    ``given`` (by ``GRADIENT_NAMES``; a missing one is zero)."""
+    x, checkpoints, *rest = saved
+    steps, n = x.shape
+    g_x = torch.empty_like(x, dtype=x_dtype) if want_x else None
     bits = sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0)
-    g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
-    launch(spec, "neuron_backward", n, h.device, [
-        *(given.get(name) for name in GRADIENT_NAMES), *saved, g_x, g_params, steps, n, v_reset, np.int32(bits),
+    g_params = torch.empty((6, n), dtype=checkpoints.dtype, device=x.device)
+    launch(spec, "neuron_backward", n, x.device, [
+        *(given.get(name) for name in GRADIENT_NAMES), x, *checkpoints.unbind(), *rest, g_x, g_params, steps, n,
+        v_reset, np.int32(bits),
     ])  # fmt: skip
     return g_x, g_params
 
 
 @dataclass(frozen=True)
 class Kernels:
-    """A forward and a backward over the same saved tensors, as ``_launch_forward`` and
-    ``_launch_backward`` take and give them, and the backend name errors show."""
+    """A forward (as ``_launch_forward``: a ``ForwardRun``) and a backward over what it kept (as
+    ``_launch_backward``: ``saved = (*kept, tau, threshold, tau_r, refractory, v0, r0)``), and the
+    backend name errors show."""
 
     backend: str
-    forward: Callable[..., tuple[Tensor, Tensor | None, Tensor | None]]
+    forward: Callable[..., ForwardRun]
     backward: Callable[..., tuple[Tensor | None, Tensor]]
 
 
@@ -96,10 +118,10 @@ class _FusedFunction(torch.autograd.Function):
     def forward(ctx: Any, x, constants, v0, r0, spec, v_reset, save, non_finite, kernels):
         ctx.set_materialize_grads(False)
         rows = constants.unbind()
-        spikes, h, r_seq, v, r = kernels.forward(spec, x, rows, v0, r0, v_reset, save, non_finite)
-        ctx.save_for_backward(h, r_seq, *rows, v0, r0)
+        run = kernels.forward(spec, x, rows, v0, r0, v_reset, save, non_finite)
+        ctx.save_for_backward(*run.kept, *rows, v0, r0)
         ctx.spec, ctx.v_reset, ctx.x_dtype, ctx.kernels = spec, v_reset, x.dtype, kernels
-        return spikes, h, r_seq, v, r
+        return run.spikes, run.h, run.r, run.v_last, run.r_last
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor | None):
@@ -148,10 +170,10 @@ def run_fused(
     spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset)
     non_finite = torch.zeros(1, dtype=torch.int32, device=x.device) if check_finite else None
     if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x_seq, constants, v0, r0))):
-        spikes, _, _, v, r = kernels.forward(spec, x, constants.unbind(), v0, r0, p.v_reset, SAVE_NOTHING, non_finite)
+        run = kernels.forward(spec, x, constants.unbind(), v0, r0, p.v_reset, SAVE_NOTHING, non_finite)
         _raise_for(non_finite, x.dtype)
-        final = NeuronState(v.reshape(step_shape).to(x.dtype), r.reshape(step_shape).to(x.dtype))
-        return MultiStepResult(spikes.reshape(x_seq.shape), final)
+        final = NeuronState(run.v_last.reshape(step_shape).to(x.dtype), run.r_last.reshape(step_shape).to(x.dtype))
+        return MultiStepResult(run.spikes.reshape(x_seq.shape), final)
     save = SAVE_EVERY_R if record else SAVE_FOR_BACKWARD
     spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(
         x, constants, v0, r0, spec, p.v_reset, save, non_finite, kernels

@@ -6,10 +6,12 @@ ones are computed, so many loads are in flight per thread. They are held raw and
 where used (a conversion right after each load would wait for it), and past the last step
 the last row is read again rather than branched around. The arithmetic is the reference's,
 operation for operation with explicit rounding (``__fmul_rn`` ...: no fused multiply-add), so
-float32 spikes are equal to the ``'torch'`` loop's bit for bit. Backward runs the BPTT
-recurrence per neuron from ``T-1`` down to 0, ``BACKWARD_CHUNK`` steps of loads at a time,
-reading the saved charged potentials ``h``, the trace ``r`` only where it can be non-zero,
-and only the gradients that exist. The surrogate derivatives are written out below as the
+float32 spikes are equal to the ``'torch'`` loop's bit for bit. For the backward the
+forward saves only the state before every ``BACKWARD_CHUNK``-th step (a checkpoint); the backward
+runs the BPTT recurrence per neuron from ``T-1`` down to 0 by segments of ``BACKWARD_CHUNK`` steps,
+recomputing each segment's charged potentials ``h`` and traces ``r`` from its checkpoint and ``x``
+(the forward's arithmetic: the same bits) with all of the segment's loads in flight, and reading only
+the gradients that exist. The surrogate derivatives are written out below as the
 formulas of ``neurons/surrogate.py`` (the source of truth; a test evaluates both on a grid).
 """
 
@@ -42,9 +44,19 @@ class KernelSpec:
     forward_chunk: int = FORWARD_CHUNK
     backward_chunk: int = BACKWARD_CHUNK
 
+    def __post_init__(self) -> None:
+        if self.forward_chunk % self.backward_chunk:  # the forward writes a checkpoint where a segment starts
+            raise ValueError(f"forward_chunk {self.forward_chunk} must be a multiple of backward_chunk "
+                             f"{self.backward_chunk}")  # fmt: skip
+
     @property
     def acc(self) -> str:
         return "double" if self.dtype == "float64" else "float"
+
+    @property
+    def segment(self) -> int:
+        """The backward's segment (``BCHUNK``): steps between the forward's checkpoints of the state."""
+        return max(1, self.backward_chunk // (2 if self.acc == "double" else 1))
 
 
 _SURROGATES = r"""
@@ -92,7 +104,7 @@ def prelude(spec: KernelSpec) -> str:
 typedef {t} io_t;
 typedef {acc} acc_t;
 #define CHUNK {max(1, spec.forward_chunk // width)}
-#define BCHUNK {max(1, spec.backward_chunk // width)}
+#define BCHUNK {spec.segment}
 #define HARD_RESET {int(spec.hard_reset)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
 #define IO_MAX {torch.finfo(getattr(torch, spec.dtype)).max!r}{"f" if acc == "float" else ""}
@@ -126,12 +138,13 @@ __device__ __forceinline__ bool neuron_update(
 
 _FORWARD = r"""
 // h = tau v + x;  z = (h - u) - r;  s = z >= 0;  v = reset(h, s);  r = tau_r r + c s, from v0, r0 [n]
-// to v_last, r_last [n]
-// save: 0 nothing (h_seq, r_seq may be null); 1 h, and r where the trace can be non-zero (what
-// the backward reads); 2 h and every r (recorded). non_finite: null, or or-ed with 1 on NaN/inf in x
-// and with 2 where h or r passed the input dtype's largest value (the state overflowed it).
+// to v_last, r_last [n]. save: 0 nothing; 1 the state (v, r) before every BCHUNK-th step into
+// cp_v, cp_r [ceil(T / BCHUNK), n] (what the backward recomputes from); 2 that, and every h and r
+// (recorded). Pointers a save leaves unused may be null. non_finite: null, or or-ed with 1 on NaN/inf
+// in x and with 2 where h or r passed the input dtype's largest value (the state overflowed it).
 extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
+    acc_t* __restrict__ cp_v, acc_t* __restrict__ cp_r,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
     const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
     acc_t* __restrict__ v_last, acc_t* __restrict__ r_last, const long long steps, const long long n,
@@ -141,7 +154,6 @@ extern "C" __global__ void neuron_forward(
   bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
   const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
   acc_t v = v0[i], r = r0[i];
-  const bool save_r = save == 2 || (save == 1 && has_trace(c, r, ar));
   io_t next[CHUNK];
 #pragma unroll
   for (int k = 0; k < CHUNK; ++k) next[k] = x[(k < steps ? k : steps - 1) * n + i];
@@ -157,6 +169,10 @@ extern "C" __global__ void neuron_forward(
     for (int k = 0; k < CHUNK; ++k) {
       const long long t = t0 + k;
       if (t < steps) {
+        if (save && k % BCHUNK == 0) {  // CHUNK is a multiple of BCHUNK: t0 + k starts a segment
+          cp_v[(t / BCHUNK) * n + i] = v;
+          cp_r[(t / BCHUNK) * n + i] = r;
+        }
         const acc_t xt = load_io(cur[k]);
         finite &= isfinite(xt);
         acc_t h;
@@ -164,8 +180,10 @@ extern "C" __global__ void neuron_forward(
         // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
         bounded &= fabs(h) <= IO_MAX && fabs(r) <= IO_MAX;
         spikes[t * n + i] = store_io(s ? (acc_t)1 : (acc_t)0);
-        if (save) h_seq[t * n + i] = h;
-        if (save_r) r_seq[t * n + i] = r;
+        if (save == 2) {
+          h_seq[t * n + i] = h;
+          r_seq[t * n + i] = r;
+        }
       }
     }
   }
@@ -235,32 +253,44 @@ __device__ __forceinline__ void add_param_grads(ParamGrads& g, const Adjoint d, 
 """
 
 _BACKWARD = r"""
-// BPTT per neuron, t = T-1 .. 0; lam_h1 = dL/dh[t+1].
+// BPTT per neuron, segments of BCHUNK steps from the last; each segment's h and r[t-1] are
+// recomputed from its checkpoint (the forward's arithmetic: the same bits) and x, then walked
+// backwards, t = end - 1 .. start; lam_h1 = dL/dh[t+1].
 extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
     const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
-    const acc_t* __restrict__ h_seq, const acc_t* __restrict__ r_seq,
+    const io_t* __restrict__ x, const acc_t* __restrict__ cp_v, const acc_t* __restrict__ cp_r,
     const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
     const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
     io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n]: tau, threshold, tau_r, refractory, v0, r0
     const long long steps, const long long n, const acc_t v_reset, const int grads) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
-  const bool trace = has_trace(c, r_init, ar);
+  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
   acc_t lam_v = HAS_G_V_LAST ? g_v_last[i] : (acc_t)0, lam_r1 = HAS_G_R_LAST ? g_r_last[i] : (acc_t)0;
   acc_t lam_h1 = 0;
   ParamGrads g = {0, 0, 0, 0};
-  for (long long t1 = steps - 1; t1 >= 0; t1 -= BCHUNK) {
+  for (long long start = (steps - 1) / BCHUNK * BCHUNK; start >= 0; start -= BCHUNK) {
+    io_t xs[BCHUNK];
     Step cur[BCHUNK];
 #pragma unroll
-    for (int k = 0; k < BCHUNK; ++k) {  // before step 0 step 0 is read again, not used
-      cur[k] = load_step(t1 - k > 0 ? t1 - k : 0, n, i, grads, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace);
+    for (int k = 0; k < BCHUNK; ++k) {  // all the segment's loads in flight; past the end, the last step
+      const long long t = start + k < steps ? start + k : steps - 1;
+      xs[k] = x[t * n + i];
+      cur[k].gh = HAS_G_H ? g_h[t * n + i] : (acc_t)0;
+      cur[k].gr = HAS_G_R ? g_r[t * n + i] : (acc_t)0;
+      if (HAS_G_SPIKES) cur[k].gs = g_spikes[t * n + i];
     }
+    acc_t v = cp_v[(start / BCHUNK) * n + i], r = cp_r[(start / BCHUNK) * n + i];
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
-      const long long t = t1 - k;
-      if (t >= 0) {
+      cur[k].rp = r;
+      neuron_update(load_io(xs[k]), a, u, ar, c, v_reset, cur[k].h, v, r);
+    }
+#pragma unroll
+    for (int k = BCHUNK - 1; k >= 0; --k) {
+      const long long t = start + k;
+      if (t < steps) {
         const Step q = cur[k];
         const acc_t gs = HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0;
         const Adjoint d = backward_step(q, gs, a, u, ar, c, v_reset, lam_v, lam_r1);
