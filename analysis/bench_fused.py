@@ -15,7 +15,9 @@ its CUDA implementations (``SJ_LIF_CUDA_IMPLEMENTATION`` = ``cuda``: the native 
 The floor is the bytes that must move over the device-to-device copy bandwidth measured in the
 same run: the forward reads x and writes the spikes (2 passes in the input dtype); the
 forward+backward also writes the saved h (and r, SRR) in float32 and reads them back, reads
-dL/ds and writes dL/dx (LIF: 4 passes in the input dtype + 2 in float32; SRR: 4 + 4).
+dL/ds and writes dL/dx (LIF: 4 passes in the input dtype + 2 in float32; SRR: 4 + 4). That is the
+floor of a backward over saved states, kept as the reference; the kernels' backward recomputes the
+states from checkpoints instead and moves less (x, dL/ds and dL/dx: 5 passes in the input dtype).
 
 Blocks (``blocks.csv``): one training step (forward, backward of ``y.backward(g)``, Adam) of the
 S4D, SpikingSSM and SPikE-SSM blocks (B 16, d_model 256, d_state 64, L 1024 / 4096), neurons on
@@ -28,7 +30,7 @@ against T; a summary is printed at the end.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
+import importlib
 import json
 import os
 import subprocess
@@ -317,10 +319,10 @@ def main() -> None:
         return
     bandwidth = copy_bandwidth(device)
     versions = f"torch {torch.__version__}, CUDA {torch.version.cuda}"
-    for package in ("cupy", "spikingjelly"):
+    for package in ("cupy", "spikingjelly"):  # by module: CuPy's distribution is named for its CUDA (cupy-cuda13x)
         try:
-            versions += f", {package} {importlib.metadata.version(package)}"
-        except importlib.metadata.PackageNotFoundError:
+            versions += f", {package} {importlib.import_module(package).__version__}"
+        except ImportError:
             versions += f", {package} not installed"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"device: {name}; {versions}; copy bandwidth {bandwidth / 1e12:.2f} TB/s; "
