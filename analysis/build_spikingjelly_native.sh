@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# SpikingJelly 2.0.0's native CUDA LIF op, built from its sdist on a GPU machine (nvcc and a CUDA
+# build of torch there), for analysis/bench_fused.py to compare with (SJ_LIF_CUDA_IMPLEMENTATION=cuda).
+#
+#   bash analysis/build_spikingjelly_native.sh .whl/spikingjelly-2.0.0.tar.gz /tmp/site
+#
+# Builds only ops/lif (every other op keeps SpikingJelly's torch fallback) for TORCH_CUDA_ARCH_LIST
+# (default 9.0: the loader accepts code=sm_90 on an H100/H200) and installs it into the target folder
+# (default /tmp/site), replacing a pure-Python install there.
+set -euo pipefail
+sdist=${1:?the SpikingJelly sdist (.tar.gz)}
+target=${2:-/tmp/site}
+work=$(mktemp -d)
+tar xzf "$sdist" -C "$work"
+src=$(echo "$work"/spikingjelly-*)
+find "$src/ops" -name native.cu ! -path "*/ops/lif/*" -delete
+cd "$src"
+SJ_BUILD_NATIVE_CUDA=1 TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} MAX_JOBS=${MAX_JOBS:-8} \
+  python3 -m pip install -q --no-deps --no-build-isolation --no-index --upgrade --target "$target" .
+ls "$target"/spikingjelly/_ops/lif/
