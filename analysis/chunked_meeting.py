@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.tables import write_csv
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.auto import MEETING_DECAY
+from spikessm_snn.backends.chunked import speculation
 from spikessm_snn.backends.chunked.speculation import speculate_and_repair
 from spikessm_snn.neuron_modules import SpikingNeuron
 from spikessm_snn.neurons.dynamics import NeuronParameters
@@ -80,20 +81,36 @@ def largest_meeting_decay(rows: list[dict[str, object]], dtype: str, worst_bound
     return max(below, default=0.0)
 
 
-def markdown(rows: list[dict[str, object]], bounds: dict[str, float], worst_bound: float) -> str:
+def markdown(rows: list[dict[str, object]], bounds: dict[str, float], worst_bound: float, width: int) -> str:
+    """The method, the bounds and one line per decay: the largest ``walked`` / ``worst`` over the
+    runs of each reset and dtype at that decay (every run: ``meeting.csv``)."""
+    columns = list(itertools.product(("soft", "hard"), DTYPES))
     lines = [
+        "# How much of `'chunked'` stays sequential, by the neuron constants",
+        "",
+        f"`python3 analysis/chunked_meeting.py`: the torch algorithm (`speculation.py`, the kernels' arithmetic) "
+        f"with C = {speculation.CHUNK_STEPS}, {speculation.REPAIR_PASSES} repairs, on `[T, {width}]` input "
+        "drawn afresh from N(0.3, 1.2) per run, zero initial state; T = "
+        + ", ".join(str(t) for t in dict.fromkeys(r["steps"] for r in rows))
+        + "; the LIF with each reset over tau, SRR (U_th 1, v_th 0.5) over tau and tau_r. `walked`: share of the "
+        "T * N steps the finish reran; `worst`: share of T the most-walked neuron reran (the kernels' finish is "
+        "one thread per neuron). `decay`: tau, and tau_r where SRR's trace moves. Each cell: the largest "
+        "`walked` / `worst` over the runs at that decay (every run, with the spike rate: `meeting.csv`).",
+        "",
         f"Largest soft-reset decay whose runs all keep the worst neuron's walk within {worst_bound:.0%} of T "
         f"(`auto.MEETING_DECAY` in brackets): "
         + ", ".join(f"{d} {b} ({MEETING_DECAY[DTYPES[d]]})" for d, b in bounds.items()),
         "",
-        "| T | dtype | neuron | reset | tau | tau_r | decay | walked | worst | finish chunks | repairs | rate |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| decay | " + " | ".join(f"{reset} reset, {dtype}" for reset, dtype in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['steps']} | {r['dtype']} | {r['neuron']} | {r['reset']} | {r['tau']} | {r['tau_r']} | {r['decay']} "
-            f"| {r['walked']:.3f} | {r['worst']:.3f} | {r['finish_chunks']:.3f} | {r['passes']} | {r['rate']:.3f} |"
-        )
+    for decay in sorted({float(r["decay"]) for r in rows}):
+        cells = []
+        for reset, dtype in columns:
+            runs = [r for r in rows if (r["reset"], r["dtype"], float(r["decay"])) == (reset, dtype, decay)]
+            walked, worst = (max(float(r[key]) for r in runs) for key in ("walked", "worst"))
+            cells.append(f"{walked:.4f} / {worst:.4f}")
+        lines.append(f"| {decay} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +132,7 @@ def main() -> None:
     bounds = {d: largest_meeting_decay(rows, d, args.worst_bound) for d in DTYPES}
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "meeting.csv", rows)
-    (args.out / "meeting.md").write_text(markdown(rows, bounds, args.worst_bound))
+    (args.out / "meeting.md").write_text(markdown(rows, bounds, args.worst_bound, args.width))
     print(bounds)
 
 

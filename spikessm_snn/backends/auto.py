@@ -22,7 +22,7 @@ difference of two starts rounds away, so it depends on the largest decay of the 
 and ``tau_r`` where the refractory trace moves). Measured with the torch algorithm (the kernels'
 arithmetic: ``analysis/chunked_meeting.py``, ``analysis/results/chunked/meeting.md``; C = 64,
 3 repairs, N(0.3, 1.2) input): the worst neuron's finish walks at most 2% of T up to a decay of
-0.88 in float32 and 0.8 in float64, then 7% to 10% (float32, 0.9) and half of T (0.93; float64:
+0.88 in float32 and 0.8 in float64, then 2% to 10% (float32, 0.9) and half of T (0.93; float64:
 0.85), and all but the repaired chunks from 0.95 (float64: 0.88) on; the hard reset, under 1% at
 every decay. So ``'chunked'`` runs a soft reset only at a decay up to ``MEETING_DECAY`` (in the
 input's dtype), whatever the shape. The neuron says its decay from values known on the host

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from analysis.chunked_meeting import finish_walk
+from analysis.chunked_meeting import finish_walk, largest_meeting_decay
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends import auto
 from spikessm_snn.backends.auto import MEETING_DECAY, chosen_backend, chunks_meet, resolved_backend
@@ -106,3 +106,11 @@ def test_finish_walk_measures_what_the_finish_reruns() -> None:
     for neuron in (ResetLIFNeuron(tau=1.0, reset="hard"), SRRNeuron(tau=0.5, tau_r=0.5)):
         meets = finish_walk(neuron, 1024, 8, torch.float64, 1)
         assert meets["walked"] <= meets["worst"] < 0.05 and 0 < meets["rate"] < 1
+
+
+def test_the_bound_is_below_the_smallest_decay_that_walks_too_far() -> None:
+    runs = [("soft", 0.5, 0.0), ("soft", 0.8, 0.04), ("soft", 0.85, 0.5), ("soft", 0.9, 0.0), ("hard", 0.95, 0.9)]
+    rows = [{"dtype": "float32", "reset": reset, "decay": decay, "worst": worst} for reset, decay, worst in runs]
+    assert largest_meeting_decay(rows, "float32", 0.05) == 0.8  # 0.9 lies above a decay that failed
+    assert largest_meeting_decay(rows, "float32", 0.01) == 0.5
+    assert largest_meeting_decay(rows, "float64", 0.05) == 0.0
