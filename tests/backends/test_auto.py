@@ -114,3 +114,18 @@ def test_the_bound_is_below_the_smallest_decay_that_walks_too_far() -> None:
     assert largest_meeting_decay(rows, "float32", 0.05) == 0.8  # 0.9 lies above a decay that failed
     assert largest_meeting_decay(rows, "float32", 0.01) == 0.5
     assert largest_meeting_decay(rows, "float64", 0.05) == 0.0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["lif_soft_tau1", "lif_hard_tau1", "srr_slow_trace"])
+def test_gpu_auto_runs_what_the_constants_allow(name) -> None:
+    """On the GPU, moved there after construction, without the check: what ran and that it is exact."""
+    make, meets = CASES[name]
+    neuron = make().cuda()
+    neuron.check_finite = False
+    x = 1.2 * torch.randn(*GPU_SHAPE, device="cuda") + 0.3
+    result = neuron(x)
+    assert neuron.last_backend == ("chunked" if meets else "cupy")
+    reference = make().cuda()
+    reference.backend = "torch"
+    assert torch.equal(result.spikes, reference(x).spikes)
