@@ -19,7 +19,7 @@ from .backends.registry import BACKENDS, constants_dtype, get_backend, run_backe
 from .backends.result import MultiStepResult
 from .neurons.checks import check_finite_run, check_input, check_parameters, check_state
 from .neurons.dynamics import NeuronParameters, NeuronState, neuron_step, zero_state
-from .neurons.parameters import ConstrainedParameter, check_in_range
+from .neurons.parameters import ConstrainedParameter, check_in_range, known_max
 from .neurons.surrogate import SpikeFunction, resolve_spike_function
 
 
@@ -78,16 +78,30 @@ class SpikingNeuron(nn.Module):
         check_parameters(p, step_shape, x.device)
         return p
 
+    def soft_reset_decay(self) -> float | None:
+        """The largest decay of the state under soft reset (``tau``, and ``tau_r`` unless the
+        refractory magnitude is known to be 0), as known on the host (``parameters.known_max``): what
+        ``'auto'`` reads to tell whether ``'chunked'``'s chunks meet. ``None`` for a hard reset, or
+        where a constant is not known without reading the device (a trainable one changed since its
+        last range check, the snnTorch adapter's)."""
+        if self.hard_reset:
+            return None
+        decays = [known_max(self.tau)]
+        if known_max(self.refractory) != 0.0:
+            decays.append(known_max(self.tau_r))
+        return None if None in decays else max(decays)
+
     def forward(self, x_seq: Tensor, state: NeuronState | None = None, record: bool = False) -> MultiStepResult:
         """``x_seq [T, B, ...]`` -> spikes ``[T, B, ...]`` and the final state, by ``self.backend``.
 
         Half-precision input: ``'torch'`` (and ``'pmbc'``, equal to it) compute in the input's dtype
         with the constants rounded to it; ``'cupy'`` computes in float32 on the upcast input with
         the float32 constants (``registry.constants_dtype``). ``'auto'`` runs the backend
-        ``auto.chosen_backend`` picks for ``x_seq``; ``last_backend`` names the one that ran.
+        ``auto.chosen_backend`` picks for ``x_seq`` and ``soft_reset_decay()``; ``last_backend``
+        names the one that ran.
         """
         check_input(x_seq, multi_step=True)  # NaN/inf and overflow: checked by the backend
-        name = self.last_backend = resolved_backend(self.backend, x_seq, self.spike_fn)
+        name = self.last_backend = resolved_backend(self.backend, x_seq, self.spike_fn, self.soft_reset_decay())
         p = self.parameters_for(x_seq[0], constants_dtype(name, x_seq.dtype))
         state = self._state_for(x_seq[0], state)
         return run_backend(name, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)

@@ -5,10 +5,8 @@ row runs ``'chunked'``. On a GPU (CuPy installed) the rest runs ``'cupy'`` (the 
 two for float16/bfloat16). The GPU row is measured on an H100 (``analysis/results/chunked/``):
 at B*D <= 1024 and T >= 16384 ``'chunked'`` won forward and forward+backward for SRR and the
 hard-reset LIF (1.3x to 15x); at T <= 4096, or B*D >= 16 * 256, ``'cupy'`` won; at B*D = 4 * 256
-only the LIF won, so the row stops at 1024. Constants whose chunks never meet (soft reset with a
-decay near 1: the sequential finish) are slower on ``'chunked'`` (0.4x forward at tau = 1); the
-table does not look at the constants. On a CPU (or a GPU without CuPy) the rest runs the ``'torch'``
-loop; the CPU row is measured (``bench_chunked.py --quick --neurons 256 1024 --steps 1024 4096
+only the LIF won, so the row stops at 1024. On a CPU (or a GPU without CuPy) the rest runs the
+``'torch'`` loop; the CPU row is measured (``bench_chunked.py --quick --neurons 256 1024 --steps 1024 4096
 16384``, a 2-core CPU shared with other work, so noisy: medians of 5, two runs): the torch path
 of ``'chunked'`` against the loop, forward / forward+backward, at B*D = 256: SRR T = 4096
 1.7x / 2.7x and 3.5x / 5.5x, T = 16384 1.1x / 2.3x, the hard-reset LIF T = 4096 7.4x / 3.9x;
@@ -16,12 +14,30 @@ at T = 1024 it was mixed (SRR 1.6x / 2.4x in one run, 0.9x / 0.2x in the other),
 B*D = 1024 it lost at T = 1024 (0.64x / 0.94x), won at T = 4096 (2.3x / 1.2x).
 ``'pmbc'`` loses to the loop on a CPU everywhere measured. A spike function without a surrogate
 derivative always runs ``'torch'``.
+
+The constants: where chunks never meet their speculation the finish walks them in order, the
+sequential loop (0.40x to 0.45x of ``'cupy'``'s forward on the H100 at tau = 1, soft reset). A
+hard reset meets at the first spike both trajectories share; a soft reset only once the
+difference of two starts rounds away, so it depends on the largest decay of the state (``tau``,
+and ``tau_r`` where the refractory trace moves). Measured with the torch algorithm (the kernels'
+arithmetic: ``analysis/chunked_meeting.py``, ``analysis/results/chunked/meeting.md``; C = 64,
+3 repairs, N(0.3, 1.2) input): the worst neuron's finish walks at most 2% of T up to a decay of
+0.88 in float32 and 0.8 in float64, then 2% to 10% (float32, 0.9) and half of T (0.93; float64:
+0.85), and all but the repaired chunks from 0.95 (float64: 0.88) on; the hard reset, under 1% at
+every decay. So ``'chunked'`` runs a soft reset only at a decay up to ``MEETING_DECAY`` (in the
+input's dtype), whatever the shape. The neuron says its decay from values known on the host
+(``SpikingNeuron.soft_reset_decay``: fixed constants as given, or as the range check last found
+them), never reading the device, so ``'auto'`` waits for nothing with ``check_finite=False``.
+Where it does not know them (a trainable constant changed since its last check, which is every
+training step without ``check_finite``; the snnTorch adapter's constants; ``run_backend('auto')``
+called without a neuron) the shape table alone decides.
 """
 
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -31,11 +47,23 @@ from .fused import cupy_missing
 # Where 'chunked' wins, per device type: rows of (most neurons B*D, fewest steps T)
 CHUNKED_WINS: dict[str, list[tuple[int, int]]] = {"cuda": [(4 * 256, 16384)], "cpu": [(256, 4096)]}
 
+# The largest soft-reset decay at which 'chunked''s chunks meet their speculation, per dtype
+MEETING_DECAY: dict[torch.dtype, float] = {torch.float32: 0.88, torch.float64: 0.8}
+_HOST_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
 log = logging.getLogger(__name__)
 
 
-def chosen_backend(x_seq: Tensor, spike_fn: SpikeFunction) -> str:
-    """The exact backend ``'auto'`` runs for input ``x_seq [T, B, ...]`` and ``spike_fn``."""
+def chunks_meet(soft_decay: float | None, dtype: torch.dtype) -> bool:
+    """Whether ``'chunked'`` runs mostly in parallel: ``soft_decay`` (the largest decay of a
+    soft-reset neuron's state, host-side; ``None``: hard reset, or not known) rounded to ``dtype``
+    is at most ``MEETING_DECAY[dtype]``, or is ``None``."""
+    return soft_decay is None or float(_HOST_DTYPES[dtype](soft_decay)) <= MEETING_DECAY[dtype]
+
+
+def chosen_backend(x_seq: Tensor, spike_fn: SpikeFunction, soft_decay: float | None = None) -> str:
+    """The exact backend ``'auto'`` runs for input ``x_seq [T, B, ...]`` and ``spike_fn``, given the
+    neuron's ``soft_decay`` (see ``chunks_meet``)."""
     if not isinstance(spike_fn, Surrogate):
         return "torch"
     on_gpu = x_seq.is_cuda and cupy_missing() is None
@@ -43,16 +71,17 @@ def chosen_backend(x_seq: Tensor, spike_fn: SpikeFunction) -> str:
         return "cupy" if on_gpu else "torch"
     steps, neurons = x_seq.shape[0], x_seq[0].numel()
     rows = CHUNKED_WINS["cuda" if on_gpu else "cpu"]
-    if any(neurons <= most and steps >= fewest for most, fewest in rows):
+    in_a_row = any(neurons <= most and steps >= fewest for most, fewest in rows)
+    if in_a_row and chunks_meet(soft_decay, x_seq.dtype):
         return "chunked"
     return "cupy" if on_gpu else "torch"
 
 
-def resolved_backend(name: str, x_seq: Tensor, spike_fn: SpikeFunction) -> str:
+def resolved_backend(name: str, x_seq: Tensor, spike_fn: SpikeFunction, soft_decay: float | None = None) -> str:
     """``name``, or for ``'auto'`` the backend it picks for the call (logged at debug level)."""
     if name != "auto":
         return name
-    chosen = chosen_backend(x_seq, spike_fn)
+    chosen = chosen_backend(x_seq, spike_fn, soft_decay)
     log.debug("backend 'auto' picked %r for %s input of shape %s on %s", chosen, x_seq.dtype, tuple(x_seq.shape),
               x_seq.device)  # fmt: skip
     return chosen

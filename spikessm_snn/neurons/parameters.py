@@ -16,6 +16,10 @@ constant. A value found in range is not checked again until it changes (its vers
 so a fixed constant costs one check (one host sync on a GPU) per dtype, not one per call. A
 trainable one changes at every optimizer step: it is checked with the neuron's ``check_finite``
 only, so that without it a training step waits for nothing (and can be captured in a CUDA graph).
+
+``known_max()`` is a constant's largest value as known on the host, without reading the device
+(``'auto'`` looks at it): a fixed one's value given, until the stored value changes; after a
+change, the largest value the range check found (in the check's one reduction); ``None`` before.
 """
 
 from __future__ import annotations
@@ -86,8 +90,10 @@ class ConstrainedParameter(nn.Module):
         exact = torch.full(tuple(shape), value, dtype=torch.float64)
         self._checked: tuple[Any, ...] | None = None  # (stored tensor, version, dtype) last found in range
         self._rounded: tuple[Any, ...] | None = None  # (stored tensor, version, dtype, the value in dtype)
+        self._known: tuple[Any, ...] | None = None  # (stored tensor, version, largest value) known on the host
         if not trainable:
             self.register_buffer("value", exact)
+            self._known = (self.value, _version(self.value), value)
         elif kind in ("decay", "refractory_decay"):
             self.raw = nn.Parameter(torch.logit(exact).to(torch.get_default_dtype()))
         else:
@@ -124,9 +130,12 @@ class ConstrainedParameter(nn.Module):
     def _apply(self, fn: Any, recurse: bool = True) -> ConstrainedParameter:
         """Moves follow the module; a fixed value stays float64 (``.float()``/``.half()`` keep it exact)."""
         exact = None if self.trainable else self.value
+        largest = self.known_max()
         super()._apply(fn, recurse)
         if exact is not None and self.value.dtype != torch.float64:
             self.value = exact.to(self.value.device)
+        # a fixed value moves unchanged; a trainable one may be rounded (``.half()``)
+        self._known = None if exact is None or largest is None else (self.value, _version(self.value), largest)
         return self
 
     def _stored(self) -> Tensor:
@@ -139,9 +148,20 @@ class ConstrainedParameter(nn.Module):
         current = self._stored()
         return stored is current and version is not None and version == _version(current) and checked_dtype == dtype
 
-    def mark_checked(self, dtype: torch.dtype) -> None:
+    def mark_checked(self, dtype: torch.dtype, largest: float) -> None:
+        """Found in range in ``dtype``, its largest stored value ``largest``."""
         stored = self._stored()
         self._checked = (stored, _version(stored), dtype)
+        self._known = (stored, _version(stored), largest)
+
+    def known_max(self) -> float | None:
+        """The largest element of the value (float64), as known on the host while the stored tensor
+        is the one it was known for and unchanged; else ``None``. Reads nothing from the device."""
+        if self._known is None:
+            return None
+        stored, version, largest = self._known
+        current = self._stored()
+        return largest if stored is current and version is not None and version == _version(current) else None
 
     def extra_repr(self) -> str:
         return f"{self.name}, {'trainable' if self.trainable else 'fixed'}, shape={tuple(self().shape)}"
@@ -163,13 +183,19 @@ def check_in_range(
     ]
     if not stale:
         return
-    with torch.no_grad():
-        bad = torch.stack([_outside(v, c.kind).any() for c, v in stale]).tolist()
-    for (constant, value), is_bad in zip(stale, bad, strict=True):
+    with torch.no_grad():  # per constant: out of range anywhere, its largest stored value
+        found = torch.stack([torch.stack([_outside(v, c.kind).any().double(), c().max().double()])
+                             for c, v in stale]).tolist()  # fmt: skip
+    for (constant, value), (is_bad, _) in zip(stale, found, strict=True):
         if is_bad:
             raise ValueError(_out_of_range_message(constant, value.detach(), dtype))
-    for constant, _ in stale:
-        constant.mark_checked(dtype)
+    for (constant, _), (_, largest) in zip(stale, found, strict=True):
+        constant.mark_checked(dtype, largest)
+
+
+def known_max(constant: nn.Module) -> float | None:
+    """``constant.known_max()`` for a ``ConstrainedParameter``; ``None`` (not known) for another module."""
+    return constant.known_max() if isinstance(constant, ConstrainedParameter) else None
 
 
 def _out_of_range_message(constant: ConstrainedParameter, value: Tensor, dtype: torch.dtype) -> str:

@@ -86,13 +86,14 @@ def test_chunks_that_never_meet_fall_back_to_the_walk_and_stay_exact(randn) -> N
     p = _parameters(16, 1.0, 1.0, 0.5, 0.0, False, torch.float32)
     stats = _assert_same_run(x, p, zero_state(x[0]), 64, 2)
     assert stats["passes"] == 2 and stats["finish_chunks"] >= 20
+    assert stats["finish_steps_worst"] == (32 - 3) * 64  # tau = 1: every chunk after the 3 exact ones, whole
 
 
 def test_hard_reset_meets_at_the_first_common_spike(randn) -> None:
     x = randn(4096, 16, dtype=torch.float32, scale=1.5, mean=0.3)
     p = _parameters(16, 0.9, 1.0, 0.5, 0.0, True, torch.float32)
     stats = _assert_same_run(x, p, zero_state(x[0]), 64, 3)
-    assert stats["passes"] == 1 and stats["finish_chunks"] == 0
+    assert stats["passes"] == 1 and stats["finish_chunks"] == stats["finish_steps"] == 0
 
 
 @pytest.mark.parametrize("record", [False, True])

@@ -167,3 +167,29 @@ def test_a_value_rounded_under_inference_mode_is_not_kept_for_training(randn) ->
     xi = x.clone().requires_grad_()
     neuron(xi).spikes.sum().backward()  # an inference tensor saved for backward would raise here
     assert xi.grad is not None and torch.isfinite(xi.grad).all()
+
+
+def test_known_max_is_the_value_as_known_on_the_host_until_it_changes(randn) -> None:
+    """A fixed value as given, through moves and dtype changes; after a change, unknown until the
+    range check finds it; a trainable one only from its last check until the next step."""
+    neuron = SRRNeuron(tau=0.75, tau_r=0.25, shape=(3,))
+    assert (neuron.tau.known_max(), neuron.tau_r.known_max()) == (0.75, 0.25)
+    neuron.double().float().half()
+    assert neuron.tau.known_max() == 0.75
+    neuron.load_state_dict({**neuron.state_dict(), "tau.value": torch.tensor([0.5, 0.875, 0.25], dtype=torch.float64)})
+    assert neuron.tau.known_max() is None and neuron.tau_r.known_max() is None  # every loaded value copied in
+    neuron(randn(10, 2, 3, dtype=torch.float32))
+    assert (neuron.tau.known_max(), neuron.tau_r.known_max()) == (0.875, 0.25)
+    with torch.no_grad():
+        neuron.tau.value[0] = 0.9
+    assert neuron.tau.known_max() is None
+    trained = SRRNeuron(tau=0.75, learn_tau=True)
+    assert trained.tau.known_max() is None
+    trained(randn(10, 2, dtype=torch.float32))
+    assert trained.tau.known_max() == pytest.approx(0.75, abs=1e-7)
+    with torch.no_grad():
+        trained.tau.raw.add_(0.1)  # an optimizer step
+    assert trained.tau.known_max() is None
+    trained(randn(10, 2, dtype=torch.float32))
+    trained.half()  # rounds the raw parameter: what was known is no more
+    assert trained.tau.known_max() is None

@@ -9,7 +9,8 @@ is installed the kernels run; anywhere else the torch path runs.
 Exact: spikes and states equal the ``'torch'`` loop's bit for bit (the same float arithmetic,
 step for step). Where chunks never meet their speculation (soft reset with a decay near 1,
 where the difference of two starts never rounds away), the finish walks the chunks one after
-the other: the sequential loop, exact, at its speed (plus the speculation). float32 and float64.
+the other: the sequential loop, exact, at its speed (plus the speculation); ``'auto'`` leaves
+such constants to the sequential backends (``auto.MEETING_DECAY``). float32 and float64.
 With ``check_finite`` the overflow check reduces the saved ``h`` once more (on the device; the
 call's one host synchronisation reads the flag, as for ``'cupy'``).
 """

@@ -39,7 +39,9 @@ REPAIR_PASSES = 3  # Jacobi passes before the finish walks the chunks in order
 class ChunkedRun(NamedTuple):
     """Spikes, charged potentials ``h`` and traces ``r`` ``[T, N]``, the final ``v`` and ``r`` ``[N]``,
     and what the run took: ``passes`` (repairs that changed something), ``finish_chunks`` (chunks
-    the finish reran) and ``chunks``."""
+    the finish reran for some neuron), ``finish_steps`` (steps it reran, summed over the neurons),
+    ``finish_steps_worst`` (the most steps it reran for one neuron: the kernels' one thread per
+    neuron walks them in order) and ``chunks``."""
 
     spikes: Tensor
     h: Tensor
@@ -50,12 +52,15 @@ class ChunkedRun(NamedTuple):
 
 
 def _rerun(xs: Tensor, out: tuple[Tensor, Tensor, Tensor], state: NeuronState, active: Tensor,
-           p: NeuronParameters) -> Tensor:  # fmt: skip
+           p: NeuronParameters, walked: Tensor | None = None) -> Tensor:  # fmt: skip
     """Rerun chunks ``xs [k, C, N]`` from ``state`` where ``active [k, N]``, overwriting the stored
     spikes, ``v`` and ``r`` (``out``, each ``[k, C, N]``) up to and including the first step whose
-    state equals the stored one; returns where the rerun never met the stored trajectory."""
+    state equals the stored one; returns where the rerun never met the stored trajectory. Adds the
+    steps rerun to ``walked [k, N]`` if given."""
     spikes, v_seq, r_seq = out
     for j in range(xs.shape[1]):
+        if walked is not None:
+            walked += active
         s, state = neuron_step(xs[:, j], state, p, heaviside)
         met = (state.v == v_seq[:, j]) & (state.r == r_seq[:, j])
         spikes[:, j] = torch.where(active, s, spikes[:, j])
@@ -96,15 +101,17 @@ def speculate_and_repair(x: Tensor, p: NeuronParameters, v0: Tensor, r0: Tensor,
         _rerun(xs, out, NeuronState(start_v.clone(), start_r.clone()), active, p)
     wrong = ((v_seq[:-1, -1] != start_v[1:]) | (r_seq[:-1, -1] != start_r[1:])).any(dim=1)
     first = int(wrong.nonzero()[0]) + 1 if bool(wrong.any()) else chunks
-    finished = 0
+    finished, walked = 0, torch.zeros((1, n), dtype=torch.int64, device=x.device)
     for k in range(first, chunks):
         v, r = v_seq[k - 1, -1], r_seq[k - 1, -1]
         differs = (v != start_v[k]) | (r != start_r[k])
         if bool(differs.any()):
             finished += 1
             start_v[k], start_r[k] = v, r
-            _rerun(xs[k : k + 1], tuple(t[k : k + 1] for t in out), NeuronState(v[None], r[None]), differs[None], p)
+            _rerun(xs[k : k + 1], tuple(t[k : k + 1] for t in out), NeuronState(v[None], r[None]), differs[None], p,
+                   walked)  # fmt: skip
     spikes, v_seq, r_seq = (t.reshape(chunks * chunk, n)[:steps] for t in out)
     h = charge(x, previous(v_seq, v0), p.tau)
-    stats = {"passes": done, "finish_chunks": finished, "chunks": chunks}
+    stats = {"passes": done, "finish_chunks": finished, "finish_steps": int(walked.sum()),
+             "finish_steps_worst": int(walked.max()), "chunks": chunks}  # fmt: skip
     return ChunkedRun(spikes, h, r_seq, v_seq[-1].clone(), r_seq[-1].clone(), stats)
