@@ -13,6 +13,7 @@ from analysis.chunked_meeting import finish_walk, largest_meeting_decay
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends import auto
 from spikessm_snn.backends.auto import MEETING_DECAY, chosen_backend, chunks_meet, resolved_backend
+from spikessm_snn.backends.chunked import speculation
 
 CPU_SHAPE = (4096, 1, 8)  # inside CHUNKED_WINS["cpu"]: 'chunked' by shape
 GPU_SHAPE = (16384, 1, 256)  # inside CHUNKED_WINS["cuda"]
@@ -100,7 +101,8 @@ def test_auto_reads_no_value_from_the_device(randn, monkeypatch) -> None:
 def test_finish_walk_measures_what_the_finish_reruns() -> None:
     """Soft reset without decay never meets: after 3 repairs the first 4 of 16 chunks are exact and
     the finish reruns the other 12 whole, for every neuron; the hard reset meets at a shared spike."""
-    never = finish_walk(ResetLIFNeuron(tau=1.0, reset="soft"), 1024, 8, torch.float32, 0)
+    assert speculation.REPAIR_PASSES == 3
+    never = finish_walk(ResetLIFNeuron(tau=1.0, reset="soft"), 16 * speculation.CHUNK_STEPS, 8, torch.float32, 0)
     assert never["walked"] == never["worst"] == never["finish_chunks"] == 12 / 16 and never["passes"] == 3
     assert 0 < never["rate"] < 1
     for neuron in (ResetLIFNeuron(tau=1.0, reset="hard"), SRRNeuron(tau=0.5, tau_r=0.5)):
