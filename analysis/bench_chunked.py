@@ -22,6 +22,7 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -47,8 +48,9 @@ QUICK = {"neurons": [16, 64], "steps": [256, 2048]}
 TENSORS_FORWARD, TENSORS_BACKWARD = 5, 11  # [T, N] float32 tensors alive at the peak (x, spikes, h, r, ...; + g, grads)
 
 
-def measure(neuron: torch.nn.Module, x: torch.Tensor, g: torch.Tensor, device: torch.device, repeats: int):
-    """(forward ms, forward+backward ms) of ``neuron`` on ``x [T, 1, N]``."""
+def passes(neuron: torch.nn.Module, x: torch.Tensor, g: torch.Tensor) -> dict[str, Callable[[], None]]:
+    """The calls timed: the forward of ``neuron`` on ``x`` without gradients, and forward+backward
+    of ``sum(spikes * g)``."""
 
     def forward() -> None:
         with torch.no_grad():
@@ -58,7 +60,13 @@ def measure(neuron: torch.nn.Module, x: torch.Tensor, g: torch.Tensor, device: t
         xi = x.detach().requires_grad_()
         (neuron(xi).spikes * g).sum().backward()
 
-    return timed(forward, device, repeats), timed(forward_backward, device, repeats)
+    return {"fwd": forward, "fwd+bwd": forward_backward}
+
+
+def measure(neuron: torch.nn.Module, x: torch.Tensor, g: torch.Tensor, device: torch.device, repeats: int):
+    """(forward ms, forward+backward ms) of ``neuron`` on ``x [T, 1, N]``."""
+    calls = passes(neuron, x, g)
+    return timed(calls["fwd"], device, repeats), timed(calls["fwd+bwd"], device, repeats)
 
 
 def markdown(rows: list[dict[str, object]], baseline: str, contender: str) -> str:

@@ -28,7 +28,7 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.bench_chunked import NEURONS
+from analysis.bench_chunked import NEURONS, passes
 
 CALLS = 10
 
@@ -52,20 +52,6 @@ def per_call_ms(fn: Callable[[], None], repeats: int) -> tuple[float, float, flo
         torch.cuda.synchronize()
     gpu_us = sum(event.self_device_time_total for event in prof.key_averages())
     return (1e3 * statistics.median(host) / CALLS, 1e3 * statistics.median(wall) / CALLS, gpu_us / 1e3 / CALLS)
-
-
-def passes(neuron: torch.nn.Module, x: torch.Tensor, g: torch.Tensor) -> dict[str, Callable[[], None]]:
-    """The forward (no gradients) and forward+backward calls of ``neuron`` on ``x``."""
-
-    def forward() -> None:
-        with torch.no_grad():
-            neuron(x)
-
-    def forward_backward() -> None:
-        xi = x.detach().requires_grad_()
-        (neuron(xi).spikes * g).sum().backward()
-
-    return {"fwd": forward, "fwd+bwd": forward_backward}
 
 
 def main() -> None:
