@@ -10,8 +10,8 @@ float32 spikes are equal to the ``'torch'`` loop's bit for bit. For the backward
 forward saves only the state before every ``BACKWARD_CHUNK``-th step (a checkpoint); the backward
 runs the BPTT recurrence per neuron from ``T-1`` down to 0 by segments of ``BACKWARD_CHUNK`` steps,
 recomputing each segment's charged potentials ``h`` and traces ``r`` from its checkpoint and ``x``
-(the forward's arithmetic: the same bits) with all of the segment's loads in flight, and reading only
-the gradients that exist. The surrogate derivatives are written out below as the
+(the forward's arithmetic: the same bits) while the loads of the segment before are in flight,
+and reading only the gradients that exist. The surrogate derivatives are written out below as the
 formulas of ``neurons/surrogate.py`` (the source of truth; a test evaluates both on a grid).
 """
 
@@ -25,7 +25,7 @@ import torch
 from ...neurons.surrogate import Surrogate
 
 FORWARD_CHUNK = 32  # steps of input in registers per thread, double-buffered; halved for float64
-BACKWARD_CHUNK = 16  # steps of loads (h, and r and gradients where used) per chunk; halved for float64
+BACKWARD_CHUNK = 16  # steps a backward segment (between checkpoints; its loads double-buffered); halved for float64
 # The backward's ``grads``: which gradients exist (a missing one's pointer may be null), and whether dL/dx is wanted
 GRADIENT_BITS = {"g_spikes": 1, "g_h": 2, "g_r": 4, "g_v_last": 8, "g_r_last": 16, "g_x": 32}
 _C_TYPES = {"float16": "__half", "bfloat16": "__nv_bfloat16", "float32": "float", "float64": "double"}
@@ -253,9 +253,27 @@ __device__ __forceinline__ void add_param_grads(ParamGrads& g, const Adjoint d, 
 """
 
 _BACKWARD = r"""
+// a segment's loads: x and the incoming gradients of steps start .. start + BCHUNK - 1 (past the
+// last step, the last step again; its values are not used)
+struct Loads { io_t x, gs; acc_t gh, gr; };
+
+__device__ __forceinline__ void load_segment(
+    Loads (&l)[BCHUNK], const long long start, const long long steps, const long long n, const long long i,
+    const int grads, const io_t* x, const io_t* g_spikes, const acc_t* g_h, const acc_t* g_r) {
+#pragma unroll
+  for (int k = 0; k < BCHUNK; ++k) {
+    const long long t = start + k < steps ? start + k : steps - 1;
+    l[k].x = x[t * n + i];
+    l[k].gh = HAS_G_H ? g_h[t * n + i] : (acc_t)0;
+    l[k].gr = HAS_G_R ? g_r[t * n + i] : (acc_t)0;
+    if (HAS_G_SPIKES) l[k].gs = g_spikes[t * n + i];
+  }
+}
+
 // BPTT per neuron, segments of BCHUNK steps from the last; each segment's h and r[t-1] are
 // recomputed from its checkpoint (the forward's arithmetic: the same bits) and x, then walked
-// backwards, t = end - 1 .. start; lam_h1 = dL/dh[t+1].
+// backwards, t = end - 1 .. start; lam_h1 = dL/dh[t+1]. The loads of the segment before are in
+// flight while one is computed.
 extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
     const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
@@ -270,28 +288,26 @@ extern "C" __global__ void neuron_backward(
   acc_t lam_v = HAS_G_V_LAST ? g_v_last[i] : (acc_t)0, lam_r1 = HAS_G_R_LAST ? g_r_last[i] : (acc_t)0;
   acc_t lam_h1 = 0;
   ParamGrads g = {0, 0, 0, 0};
-  for (long long start = (steps - 1) / BCHUNK * BCHUNK; start >= 0; start -= BCHUNK) {
-    io_t xs[BCHUNK];
-    Step cur[BCHUNK];
+  long long start = (steps - 1) / BCHUNK * BCHUNK;
+  Loads next[BCHUNK];
+  load_segment(next, start, steps, n, i, grads, x, g_spikes, g_h, g_r);
+  for (; start >= 0; start -= BCHUNK) {
+    Loads cur[BCHUNK];
 #pragma unroll
-    for (int k = 0; k < BCHUNK; ++k) {  // all the segment's loads in flight; past the end, the last step
-      const long long t = start + k < steps ? start + k : steps - 1;
-      xs[k] = x[t * n + i];
-      cur[k].gh = HAS_G_H ? g_h[t * n + i] : (acc_t)0;
-      cur[k].gr = HAS_G_R ? g_r[t * n + i] : (acc_t)0;
-      if (HAS_G_SPIKES) cur[k].gs = g_spikes[t * n + i];
-    }
+    for (int k = 0; k < BCHUNK; ++k) cur[k] = next[k];
+    if (start > 0) load_segment(next, start - BCHUNK, steps, n, i, grads, x, g_spikes, g_h, g_r);
     acc_t v = cp_v[(start / BCHUNK) * n + i], r = cp_r[(start / BCHUNK) * n + i];
+    acc_t h[BCHUNK], rp[BCHUNK];
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
-      cur[k].rp = r;
-      neuron_update(load_io(xs[k]), a, u, ar, c, v_reset, cur[k].h, v, r);
+      rp[k] = r;
+      neuron_update(load_io(cur[k].x), a, u, ar, c, v_reset, h[k], v, r);
     }
 #pragma unroll
     for (int k = BCHUNK - 1; k >= 0; --k) {
       const long long t = start + k;
       if (t < steps) {
-        const Step q = cur[k];
+        const Step q = {h[k], rp[k], cur[k].gh, cur[k].gr, cur[k].gs};
         const acc_t gs = HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0;
         const Adjoint d = backward_step(q, gs, a, u, ar, c, v_reset, lam_v, lam_r1);
         if (HAS_G_X) g_x[t * n + i] = store_io(d.lam_h);
