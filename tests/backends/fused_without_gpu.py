@@ -5,8 +5,10 @@ with g++ behind a small prelude that defines the CUDA built-ins for the host (fl
 ``_Float16``, bfloat16 as 16 bits rounded to nearest even; IEEE arithmetic without contraction,
 as the kernels' ``__fmul_rn`` ... ask of the GPU), checks every argument against the kernel's
 C signature (count, size, pointee dtype, contiguity), fills the outputs with NaN (as fresh GPU
-memory can hold anything: what a kernel must write, or never read), converts the arguments with
-the launcher's own ``kernel_arguments`` and calls the kernel once per thread of the grid.
+memory can hold anything: what a kernel must write, or never read), packs the arguments with the
+launcher's own ``packed_arguments`` and calls the kernel once per thread of the grid through a
+wrapper that reads that buffer as a struct of the kernel's parameter list (the layout the driver
+reads it in).
 
 ``surrogate_on_cpu`` compiles the kernels' surrogate derivatives the same way, to be evaluated
 on a grid. ``compile_for_gpu`` compiles a source with NVRTC for ``sm_90`` (ptxas log included), where the
@@ -27,11 +29,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from spikessm_snn.backends.fused.launch import THREADS, KernelArgument, KernelSource, kernel_arguments
+from spikessm_snn.backends.fused.launch import THREADS, KernelArgument, KernelSource, argument_codes, packed_arguments
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, surrogate_source
 from spikessm_snn.neurons.surrogate import Surrogate
 
@@ -87,8 +88,6 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
 }
 
 _TORCH_DTYPES = {name: getattr(torch, name) for name in ("float16", "bfloat16", "float32", "float64")}
-_CTYPES = {np.uint64: ctypes.c_uint64, np.int64: ctypes.c_int64, np.int32: ctypes.c_int32,
-           np.float32: ctypes.c_float, np.float64: ctypes.c_double}  # fmt: skip
 
 
 OUTPUTS = ("spikes", "h_seq", "r_seq", "cp_v", "cp_r", "v_last", "r_last", "g_x", "g_params")  # written before read
@@ -110,8 +109,8 @@ def check_arguments(spec: KernelSpec, name: str, args: list[KernelArgument],
     assert len(params) == len(args), f"{name}: {len(args)} arguments for {len(params)} parameters {params}"
     acc = torch.float64 if spec.acc == "double" else torch.float32
     pointee = {"io_t": _TORCH_DTYPES[spec.dtype], "acc_t": acc, "int": torch.int32}
-    scalars = {"long long": np.int64, "int": np.int32, "acc_t": np.float64 if spec.acc == "double" else np.float32}
-    for (param, label), arg, value in zip(params, args, kernel_arguments(spec, args), strict=True):
+    scalars = {"long long": "q", "int": "i", "acc_t": "d" if spec.acc == "double" else "f"}
+    for (param, label), arg, code in zip(params, args, argument_codes(spec, args)[0], strict=True):
         where = f"{name} argument {label} ({param})"
         if param.endswith("*"):
             assert arg is None or isinstance(arg, torch.Tensor), f"{where}: got {type(arg).__name__}"
@@ -122,7 +121,7 @@ def check_arguments(spec: KernelSpec, name: str, args: list[KernelArgument],
         else:
             expected = scalars[param.removeprefix("const ")]
             assert not isinstance(arg, torch.Tensor) and arg is not None, f"{where}: got {type(arg).__name__}"
-            assert type(value) is expected, f"{where}: passed as {type(value).__name__}, expected {expected.__name__}"
+            assert code == expected, f"{where}: packed as {code!r}, expected {expected!r}"
 
 
 class KernelsOnCpu:
@@ -138,7 +137,7 @@ class KernelsOnCpu:
     def library(self, spec: KernelSpec, source: KernelSource = kernel_source) -> ctypes.CDLL:
         if (source, spec) not in self.libraries:
             path = self.directory / f"kernels{len(self.libraries)}.cpp"
-            path.write_text(_HOST_PRELUDE + source(spec))
+            path.write_text(_HOST_PRELUDE + source(spec) + _packed_wrappers(source(spec)))
             self.libraries[source, spec] = _compile_for_host(path, [f"-I{self.directory}"])
         return self.libraries[source, spec]
 
@@ -151,14 +150,29 @@ class KernelsOnCpu:
             if label in OUTPUTS and not param.startswith("const") and arg is not None:
                 arg.fill_(float("nan"))
         library = self.library(spec, source)
-        kernel = getattr(library, name)
+        kernel = getattr(library, f"packed_{name}")
         kernel.restype = None
-        values = [_CTYPES[type(v)](v.item()) for v in kernel_arguments(spec, args)]
+        packed = ctypes.create_string_buffer(packed_arguments(spec, args))
         blocks = (n + THREADS - 1) // THREADS
         for block in range(blocks):
             for thread in range(THREADS):
                 library.set_thread(block, thread, THREADS)
-                kernel(*values)
+                kernel(packed)
+
+
+def _packed_wrappers(source: str) -> str:
+    """For every kernel of ``source``, ``packed_<name>(const char* buffer)``: reads the buffer as a
+    struct of the kernel's parameters, in order (C's layout: each at its natural alignment), and
+    calls the kernel with them."""
+    wrappers = []
+    for name in re.findall(r'extern "C" __global__ void (\w+)\(', source):
+        params = kernel_parameters(source, name)
+        fields = "".join(f"  {ctype} {label};\n" for ctype, label in params)
+        call = ", ".join(f"p->{label}" for _, label in params)
+        body = f"  const {name}_parameters* p = (const {name}_parameters*)buffer;\n  {name}({call});\n"
+        wrappers.append(f"struct {name}_parameters {{\n{fields}}};\n"
+                        f'extern "C" void packed_{name}(const char* buffer) {{\n{body}}}\n')  # fmt: skip
+    return "\n" + "\n".join(wrappers)
 
 
 def _compile_for_host(source: Path, flags: list[str]) -> ctypes.CDLL:

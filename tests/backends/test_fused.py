@@ -8,8 +8,11 @@ NVRTC where it is installed.
 
 from __future__ import annotations
 
+import ctypes
 import math
+import re
 
+import numpy as np
 import pytest
 import torch
 from fused_without_gpu import (
@@ -20,7 +23,9 @@ from fused_without_gpu import (
 )
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
+from spikessm_snn.backends.chunked.source import chunked_source
 from spikessm_snn.backends.fused import cupy_missing
+from spikessm_snn.backends.fused.launch import packed_arguments
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
 from spikessm_snn.backends.reference import run_reference
 from spikessm_snn.backends.registry import constants_dtype
@@ -176,6 +181,41 @@ def test_kernels_on_the_cpu_equal_the_reference(name, dtype, record, on_the_cpu)
     assert 0 < outs[0][0].spikes.mean() < 1  # the comparison saw spikes and rests
     single = dtype == torch.float32
     _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)
+
+
+@pytest.mark.parametrize("source", [kernel_source, chunked_source])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_packed_arguments_follow_each_kernels_parameter_list(dtype, source) -> None:
+    """The buffer a launch hands to the driver equals the C struct of the kernel's parameters (each
+    at its natural alignment: a double or a pointer after an int starts 8 bytes on), for every kernel."""
+    spec = KernelSpec(dtype, surrogate("triangle"), False, False)
+    real = ctypes.c_double if spec.acc == "double" else ctypes.c_float
+    tensor = torch.empty(1)  # a non-zero pointer, so that a misplaced one shows
+    for name in re.findall(r'extern "C" __global__ void (\w+)\(', source(spec)):
+        args, fields, values = [], [], []
+        for index, (ctype, label) in enumerate(kernel_parameters(source(spec), name)):
+            if ctype.endswith("*"):
+                arg = tensor
+                fields.append((label, ctypes.c_uint64))
+                values.append(arg.data_ptr())
+            elif ctype.removeprefix("const ") == "int":
+                arg = np.int32(-3 - index)
+                fields.append((label, ctypes.c_int32))
+                values.append(int(arg))
+            elif ctype.removeprefix("const ") == "long long":
+                arg = 10**12 + index
+                fields.append((label, ctypes.c_longlong))
+                values.append(arg)
+            else:
+                assert ctype.removeprefix("const ") == "acc_t", ctype
+                arg = 0.1 * index
+                fields.append((label, real))
+                values.append(arg)
+            args.append(arg)
+        layout = type(f"{name}_parameters", (ctypes.Structure,), {"_fields_": fields})(*values)
+        packed = packed_arguments(spec, args)
+        assert packed == bytes(layout)[: len(packed)] and ctypes.sizeof(layout) - len(packed) < 8, name
+    assert packed_arguments(spec, [None, np.int32(1)]) == bytes(8) + bytes(ctypes.c_int32(1))  # None: a null pointer
 
 
 @pytest.mark.parametrize("steps", [1, 7, 8, 9, 15, 16, 17, 40])

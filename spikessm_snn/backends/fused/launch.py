@@ -1,14 +1,18 @@
 """Compile (once per kernel spec and device) and launch the fused kernels on torch tensors, zero-copy.
 
-Tensors reach the kernel as their device pointers (what a DLPack capsule would hand over,
-without its per-tensor conversion cost of tens of microseconds a call); kernels run on
-torch's current CUDA stream of the tensors' device. Nothing here waits for the device, so a
-launch can be captured in a CUDA graph.
+A launch packs the kernel's parameters into one buffer laid out as its C parameter list (each at
+its natural alignment, as a C struct) and hands it to the driver (``cuLaunchKernel``'s
+``CU_LAUNCH_PARAM_BUFFER_POINTER``): tensors as their device pointers, with no per-argument objects
+(CuPy's own argument conversion costs about a microsecond an argument). Kernels run on torch's
+current CUDA stream of the tensors' device. Nothing here waits for the device, so a launch can be
+captured in a CUDA graph.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +23,7 @@ from torch import Tensor
 from .source import KernelSpec, kernel_source
 
 THREADS = 128
-KernelArgument = Tensor | int | float | np.generic | None
+KernelArgument = Tensor | int | float | np.int32 | None
 KernelSource = Callable[[KernelSpec], str]  # the CUDA source of a module of kernels, for a spec
 
 
@@ -39,21 +43,35 @@ def cupy_missing() -> str | None:
     return None
 
 
-def kernel_arguments(spec: KernelSpec, args: list[KernelArgument]) -> tuple[np.generic, ...]:
-    """The kernel's parameters as fixed-size scalars: a tensor as its pointer, ``None`` as a null
-    pointer, an int as ``long long`` (unless given as ``np.int32``), a float as the accumulator type."""
-    acc = np.float64 if spec.acc == "double" else np.float32
-
-    def convert(a: KernelArgument) -> np.generic:
+def argument_codes(spec: KernelSpec, args: list[KernelArgument]) -> tuple[str, list[int | float]]:
+    """The kernel's parameters as ``struct`` codes and values: a tensor as its pointer and ``None`` as
+    a null pointer (``Q``), an int as ``long long`` (``q``) unless given as ``np.int32`` (``i``), a float
+    as the accumulator type (``f``, or ``d`` for float64)."""
+    real = "d" if spec.acc == "double" else "f"
+    codes, values = [], []
+    for a in args:
         if isinstance(a, Tensor):
-            return np.uint64(a.data_ptr())
-        if a is None:
-            return np.uint64(0)
-        if isinstance(a, np.generic):
-            return a
-        return np.int64(a) if isinstance(a, int) else acc(a)
+            codes.append("Q")
+            values.append(a.data_ptr())
+        elif a is None:
+            codes.append("Q")
+            values.append(0)
+        elif isinstance(a, np.int32):
+            codes.append("i")
+            values.append(int(a))
+        elif isinstance(a, int):
+            codes.append("q")
+            values.append(a)
+        else:
+            codes.append(real)
+            values.append(float(a))
+    return "".join(codes), values
 
-    return tuple(convert(a) for a in args)
+
+def packed_arguments(spec: KernelSpec, args: list[KernelArgument]) -> bytes:
+    """The parameters as the kernel reads them: one buffer, each value at its natural alignment."""
+    codes, values = argument_codes(spec, args)
+    return struct.pack("@" + codes, *values)
 
 
 @functools.cache
@@ -65,26 +83,23 @@ def _kernel(source: KernelSource, spec: KernelSpec, name: str, device_index: int
         return cupy.RawModule(code=source(spec), options=("--std=c++17",)).get_function(name).kernel
 
 
-@functools.lru_cache(maxsize=64)
-def _stream(torch_stream: torch.cuda.Stream) -> Any:
-    """CuPy's view of a torch stream (torch streams compare equal by device and pointer), made once."""
-    import cupy
-
-    if hasattr(cupy.cuda.Stream, "from_external"):
-        return cupy.cuda.Stream.from_external(torch_stream)
-    return cupy.cuda.ExternalStream(torch_stream.cuda_stream)
+_BUFFER_POINTER, _BUFFER_SIZE, _END = 1, 2, 0  # cuLaunchKernel's ``extra`` keys (CU_LAUNCH_PARAM_*)
 
 
 def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument],
            source: KernelSource = kernel_source) -> None:  # fmt: skip
     """Run kernel ``name`` of ``source(spec)`` with ``n`` threads (one per neuron, or per chunk and
-    neuron) on ``device``'s current torch stream; ``args`` as ``kernel_arguments`` takes them
-    (tensors on ``device``, contiguous). The kernel and the stream's wrapper are looked up, not made:
-    a launch costs CuPy's argument packing and the driver call."""
+    neuron) on ``device``'s current torch stream; ``args`` as ``argument_codes`` takes them
+    (tensors on ``device``, contiguous). The compiled kernel is looked up, not made."""
     import cupy
 
     index = device.index if device.index is not None else torch.cuda.current_device()
     kernel = _kernel(source, spec, name, index)
-    with cupy.cuda.Device(index):
-        kernel(((n + THREADS - 1) // THREADS,), (THREADS,), kernel_arguments(spec, args), 0,
-               _stream(torch.cuda.current_stream(device)))  # fmt: skip
+    packed = packed_arguments(spec, args)
+    buffer = ctypes.create_string_buffer(packed, len(packed))
+    size = ctypes.c_size_t(len(packed))
+    extra = (ctypes.c_void_p * 5)(_BUFFER_POINTER, ctypes.addressof(buffer), _BUFFER_SIZE, ctypes.addressof(size), _END)
+    stream = torch.cuda.current_stream(device).cuda_stream
+    with cupy.cuda.Device(index):  # its context current; the driver copies the parameters before it returns
+        cupy.cuda.driver.launchKernel(kernel.ptr, (n + THREADS - 1) // THREADS, 1, 1, THREADS, 1, 1, 0, stream, 0,
+                                      ctypes.addressof(extra))  # fmt: skip
