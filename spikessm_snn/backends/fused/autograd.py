@@ -6,9 +6,9 @@ the accumulator type: float32; float64 for float64 input) and keeps ``x``; the b
 recomputes each segment's charged potentials and traces from them (the same bits) and returns the
 gradients to the input, to every neuron constant and to the initial state. Peak memory of a
 training step: the spikes, ``dL/dx`` and the checkpoints (``2 T / segment`` values a neuron) beside
-the input and its gradient. float16/bfloat16 in
-and out with float32 arithmetic and float32 constants (the neuron hands them over unrounded,
-``registry.constants_dtype``): spikes equal the float32 reference on the upcast input.
+the input and its gradient. float16/bfloat16 in and out with float32 arithmetic and float32
+constants (the neuron hands them over unrounded, ``registry.constants_dtype``): spikes equal the
+float32 reference on the upcast input.
 
 Nothing here waits for the device: with ``check_finite=False`` a call only queues kernels (and
 can be captured in a CUDA graph); with the check, the flag the forward kernel sets on NaN/inf in
@@ -106,9 +106,9 @@ SEQUENTIAL = Kernels("cupy", _launch_forward, _launch_backward)
 
 class _FusedFunction(torch.autograd.Function):
     """``x [T, N]``, constants ``[4, N]`` (acc: tau, threshold, tau_r, refractory), ``v0, r0 [N]`` ->
-    spikes, h, r ``[T, N]`` and the final ``v``, ``r`` ``[N]`` by ``kernels`` (the sequential ones,
-    or another forward and backward over the same ``h`` and ``r``); ``non_finite [1]`` (if given)
-    receives the forward's flag.
+    spikes ``[T, N]``, ``h`` and ``r`` ``[T, N]`` (recorded, or what the kernels keep; else ``None``)
+    and the final ``v``, ``r`` ``[N]`` by ``kernels`` (the sequential ones, or another forward and
+    backward: ``Kernels``); ``non_finite [1]`` (if given) receives the forward's flag.
 
     Gradients are not materialised: an output nobody used passes ``None`` to the backward, whose
     kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` is computed only when ``x`` wants it.
