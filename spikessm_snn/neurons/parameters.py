@@ -118,13 +118,11 @@ class ConstrainedParameter(nn.Module):
         return value.clamp(min=info.tiny)
 
     def _fixed_in(self, dtype: torch.dtype) -> Tensor:
-        stored, kept = self.value, self._rounded
-        version = _version(stored)
-        if kept is not None and kept[0] is stored and version is not None and kept[1:3] == (version, dtype):
-            return kept[3]
-        rounded = stored.to(dtype)
-        if version is not None and not rounded.is_inference():  # an inference tensor cannot join a graph later
-            self._rounded = (stored, version, dtype, rounded)
+        if self._rounded is not None and self._unchanged(*self._rounded[:2]) and self._rounded[2] == dtype:
+            return self._rounded[3]
+        rounded = self.value.to(dtype)
+        if not rounded.is_inference():  # an inference tensor cannot join a graph later
+            self._rounded = (self.value, _version(self.value), dtype, rounded)
         return rounded
 
     def _apply(self, fn: Any, recurse: bool = True) -> ConstrainedParameter:
@@ -141,12 +139,13 @@ class ConstrainedParameter(nn.Module):
     def _stored(self) -> Tensor:
         return self.raw if self.trainable else self.value
 
+    def _unchanged(self, stored: Tensor, version: int | None) -> bool:
+        """``stored`` (at ``version``) is still the stored tensor, unchanged since (an inference
+        tensor keeps no version: never known unchanged)."""
+        return stored is self._stored() and version is not None and version == _version(stored)
+
     def checked_for(self, dtype: torch.dtype) -> bool:
-        if self._checked is None:
-            return False
-        stored, version, checked_dtype = self._checked
-        current = self._stored()
-        return stored is current and version is not None and version == _version(current) and checked_dtype == dtype
+        return self._checked is not None and self._unchanged(*self._checked[:2]) and self._checked[2] == dtype
 
     def mark_checked(self, dtype: torch.dtype, largest: float) -> None:
         """Found in range in ``dtype``, its largest stored value ``largest``."""
@@ -157,11 +156,7 @@ class ConstrainedParameter(nn.Module):
     def known_max(self) -> float | None:
         """The largest element of the value (float64), as known on the host while the stored tensor
         is the one it was known for and unchanged; else ``None``. Reads nothing from the device."""
-        if self._known is None:
-            return None
-        stored, version, largest = self._known
-        current = self._stored()
-        return largest if stored is current and version is not None and version == _version(current) else None
+        return self._known[2] if self._known is not None and self._unchanged(*self._known[:2]) else None
 
     def extra_repr(self) -> str:
         return f"{self.name}, {'trainable' if self.trainable else 'fixed'}, shape={tuple(self().shape)}"

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, ForwardRun, Kernels
+from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, ForwardRun, Kernels, gradient_bits
 from ..fused.launch import launch
-from ..fused.source import GRADIENT_BITS, KernelSpec
+from ..fused.source import KernelSpec
 from . import speculation
 from .source import chunked_source
 
@@ -71,7 +71,7 @@ def launch_chunked_backward(
     steps, n = h.shape
     chunks = math.ceil(steps / chunk)
     g_x = torch.empty_like(h, dtype=x_dtype) if want_x else None
-    bits = np.int32(sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0))
+    bits = gradient_bits(given, want_x)
     transfer = torch.empty((6, chunks, n), dtype=h.dtype, device=h.device)
     carries = torch.empty((2, chunks, n), dtype=h.dtype, device=h.device)
     partial_grads = torch.empty((4, chunks, n), dtype=h.dtype, device=h.device)

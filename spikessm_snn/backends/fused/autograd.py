@@ -37,6 +37,11 @@ SAVE_NOTHING, SAVE_FOR_BACKWARD, SAVE_EVERY_R = 0, 1, 2  # the forward kernel's 
 GRADIENT_NAMES = ("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last")  # the backward's incoming gradients
 
 
+def gradient_bits(given: dict[str, Tensor], want_x: bool) -> np.int32:
+    """The backward kernels' ``grads``: a bit for each incoming gradient given, and one for ``dL/dx``."""
+    return np.int32(sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0))
+
+
 class ForwardRun(NamedTuple):
     """What a ``Kernels.forward`` gives: spikes ``[T, N]``; ``h`` and ``r`` ``[T, N]`` when recorded
     (else ``None``); ``kept``, the two tensors its backward reads (``None`` without ``save``); the
@@ -81,11 +86,10 @@ def _launch_backward(
     x, checkpoints, *rest = saved
     steps, n = x.shape
     g_x = torch.empty_like(x, dtype=x_dtype) if want_x else None
-    bits = sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0)
     g_params = torch.empty((6, n), dtype=checkpoints.dtype, device=x.device)
     launch(spec, "neuron_backward", n, x.device, [
         *(given.get(name) for name in GRADIENT_NAMES), x, *checkpoints.unbind(), *rest, g_x, g_params, steps, n,
-        v_reset, np.int32(bits),
+        v_reset, gradient_bits(given, want_x),
     ])  # fmt: skip
     return g_x, g_params
 
