@@ -8,7 +8,11 @@
 # (default 9.0: the loader accepts code=sm_90 on an H100/H200) and installs it into the target folder
 # (default /tmp/site), replacing a pure-Python install there.
 set -euo pipefail
-sdist=${1:?the SpikingJelly sdist (.tar.gz)}
+if [ $# -lt 1 ] || [ ! -f "$1" ]; then
+  echo "usage: bash analysis/build_spikingjelly_native.sh SDIST.tar.gz [TARGET]: the SpikingJelly sdist file is missing" >&2
+  exit 2
+fi
+sdist=$1
 target=${2:-/tmp/site}
 work=$(mktemp -d)
 tar xzf "$sdist" -C "$work"
