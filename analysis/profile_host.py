@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, help="write the markdown table here too")
     args = parser.parse_args()
+    if not torch.cuda.is_available():
+        parser.error("needs a CUDA GPU (the host time is measured against the GPU's)")
     device = torch.device("cuda")
     title = f"{torch.cuda.get_device_name()}; torch {torch.__version__}; ms a call, median of {args.repeats} x {CALLS}"
     lines = [title, "", "| neuron | N | T | backend | pass | host | wall | GPU |", "|---|---|---|---|---|---|---|---|"]
