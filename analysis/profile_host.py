@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the markdown table here too")
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        parser.error("needs a CUDA GPU (the host time is measured against the GPU's)")
+        print("profile_host.py: needs a CUDA GPU (the host time is measured against the GPU's)", file=sys.stderr)
+        raise SystemExit(2)
     device = torch.device("cuda")
     title = f"{torch.cuda.get_device_name()}; torch {torch.__version__}; ms a call, median of {args.repeats} x {CALLS}"
     lines = [title, "", "| neuron | N | T | backend | pass | host | wall | GPU |", "|---|---|---|---|---|---|---|---|"]
