@@ -2,7 +2,8 @@
 
     python analysis/figure_listops.py
 
-Writes ``validation_accuracy.png`` (validation accuracy against epoch, the four runs of the comparison),
+Writes ``validation_accuracy.png`` (validation accuracy against epoch, the three runs of the comparison),
+``training_loss.png`` and ``gradient_norm.png`` (their training loss and mean gradient norm against epoch),
 ``accuracy_vs_spike_rate.png`` (test accuracy at the best validation epoch against the network's
 mean spike rate; the S4D control's GELU activations are dense), ``layer_spike_rates.png`` (per-layer
 spike rates of the spiking models at their best epoch, on the validation split) and ``summary.md``
@@ -22,13 +23,20 @@ from spikessm_snn.plots.style import new_figure
 from spikessm_snn.training.trainer import best_epoch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "listops"
-# file -> (label, what it is). The first four: the comparison (14 epochs at batch 128, one H100 each);
-# the rest: earlier, shorter runs at batch 32 on H200s, and the two that diverged.
+# file -> (label, what it is). The first three: the comparison (40 epochs at batch 128, one H100 each);
+# then the same recipe over 14 epochs (with the published wiring as a fourth run), the earlier, shorter
+# runs at batch 32 on H200s, and the two that diverged.
 RUNS = {
-    "s4d_14_epochs.jsonl": ("S4D", "control, GELU"),
-    "spikingssm_14_epochs.jsonl": ("SpikingSSM", "reset-LIF, tau 0.125, learnable threshold"),
-    "spike_ssm_14_epochs.jsonl": ("SPikE-SSM", "SRR, trainable U_th and v_th per channel"),
-    "spikingssm_published_wiring_14_epochs.jsonl": ("SpikingSSM, published wiring", "no norm of the residual stream"),
+    "s4d_40_epochs.jsonl": ("S4D", "control, GELU"),
+    "spikingssm_40_epochs.jsonl": ("SpikingSSM", "reset-LIF, tau 0.125, learnable threshold"),
+    "spike_ssm_40_epochs.jsonl": ("SPikE-SSM", "SRR, trainable U_th and v_th per channel"),
+    "s4d_14_epochs.jsonl": ("S4D, 14 epochs", "control, GELU"),
+    "spikingssm_14_epochs.jsonl": ("SpikingSSM, 14 epochs", "reset-LIF"),
+    "spike_ssm_14_epochs.jsonl": ("SPikE-SSM, 14 epochs", "SRR"),
+    "spikingssm_published_wiring_14_epochs.jsonl": (
+        "SpikingSSM, published wiring, 14 epochs",
+        "no norm of the residual stream",
+    ),
     "s4d.jsonl": ("S4D, 7 epochs at batch 32", "earlier control"),
     "s4d_2_epochs.jsonl": ("S4D, 2 epochs at batch 32", "earlier control"),
     "spikingssm_2_epochs.jsonl": ("SpikingSSM, 2 epochs at batch 32", "earlier run"),
@@ -36,8 +44,11 @@ RUNS = {
     "spikingssm_thresholds_at_full_lr.jsonl": ("SpikingSSM, thresholds at lr 0.01", "diverged, stopped"),
     "spike_ssm_thresholds_at_full_lr.jsonl": ("SPikE-SSM, thresholds at lr 0.01", "unstable, stopped"),
 }
-COMPARISON = list(RUNS)[:4]
-LABELS_BELOW = {"spikingssm_14_epochs.jsonl", "s4d.jsonl", "spikingssm_2_epochs.jsonl"}  # where labels would overlap
+COMPARISON = list(RUNS)[:3]
+PLOTTED = list(RUNS)[:7]  # the accuracy-against-rate figure: the runs of the recipe, 40 and 14 epochs
+LABEL_OFFSETS = {"spikingssm_40_epochs.jsonl": (8, -6), "spikingssm_14_epochs.jsonl": (6, 3),
+                 "spike_ssm_14_epochs.jsonl": (6, -10), "spikingssm_published_wiring_14_epochs.jsonl": (4, -24),
+                 "s4d_14_epochs.jsonl": (-40, -14)}  # fmt: skip  # where labels would overlap
 
 
 def runs() -> dict[str, list[dict]]:
@@ -53,9 +64,16 @@ def main() -> None:
     histories = runs()
     curves = {RUNS[name][0]: ([r["epoch"] for r in histories[name]], [r["val_accuracy"] for r in histories[name]])
               for name in COMPARISON}  # fmt: skip
-    fig = plot_curves(curves, "epoch", "validation accuracy",
-                      "ListOps (generated, 96 000 training sequences), 6 x 256, batch 128", chance=0.1)  # fmt: skip
+    title = "ListOps (generated, 96 000 training sequences), 6 x 256, batch 128, 40 epochs"
+    fig = plot_curves(curves, "epoch", "validation accuracy", title, chance=0.1)
     save_figure(fig, RESULTS / "validation_accuracy.png")
+    for key, ylabel, png in (
+        ("loss", "training loss", "training_loss.png"),
+        ("grad_norm", "mean gradient norm (before clipping at 1.0)", "gradient_norm.png"),
+    ):
+        curves = {RUNS[name][0]: ([r["epoch"] for r in histories[name]], [r[key] for r in histories[name]])
+                  for name in COMPARISON}  # fmt: skip
+        save_figure(plot_curves(curves, "epoch", ylabel, "ListOps, the three runs of the comparison"), RESULTS / png)
 
     fig, axes = new_figure(1, 1, 6.0, 4.0)
     ax = axes[0, 0]
@@ -64,17 +82,18 @@ def main() -> None:
         best = best_epoch(history)
         rate = mean_rate(best)
         rows.append((name, best, rate))
-        if "full_lr" in name:
+        if name not in PLOTTED:
             continue
         ax.scatter([1.0 if rate is None else rate], [best["test_accuracy"]], s=40 if name in COMPARISON else 12,
                    alpha=1.0 if name in COMPARISON else 0.5)  # fmt: skip
         ax.annotate(RUNS[name][0] + (" (dense)" if rate is None else ""), (1.0 if rate is None else rate,
-                    best["test_accuracy"]), fontsize=7, xytext=(4, -12 if name in LABELS_BELOW else 4),
+                    best["test_accuracy"]), fontsize=7, xytext=LABEL_OFFSETS.get(name, (4, 4)),
                     textcoords="offset points")  # fmt: skip
     control = best_epoch(histories[COMPARISON[0]])["test_accuracy"]
     ax.axhline(control - 0.02, color="gray", linestyle="--", linewidth=0.8, label="control - 2 points")
     ax.axvline(0.15, color="gray", linestyle=":", linewidth=0.8, label="spike rate 0.15 (85% sparsity)")
-    ax.legend(fontsize=7, loc="center right")
+    ax.axhline(0.57, color="tab:red", linestyle="-.", linewidth=0.8, label="spiking target, 57%")
+    ax.legend(fontsize=7, loc="lower right")
     ax.set_xlim(0, 1.35)
     ax.set_xlabel("network spike rate (spikes per neuron per step; S4D: dense activations)")
     ax.set_ylabel("test accuracy at the best validation epoch")
