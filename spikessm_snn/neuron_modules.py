@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .backends.auto import resolved_backend
+from .backends.auto import backward_follows, resolved_backend
 from .backends.registry import BACKENDS, constants_dtype, get_backend, run_backend
 from .backends.result import MultiStepResult
 from .neurons.checks import check_finite_run, check_input, check_parameters, check_state
@@ -97,11 +97,14 @@ class SpikingNeuron(nn.Module):
         Half-precision input: ``'torch'`` (and ``'pmbc'``, equal to it) compute in the input's dtype
         with the constants rounded to it; ``'cupy'`` computes in float32 on the upcast input with
         the float32 constants (``registry.constants_dtype``). ``'auto'`` runs the backend
-        ``auto.chosen_backend`` picks for ``x_seq`` and ``soft_reset_decay()``; ``last_backend``
-        names the one that ran.
+        ``auto.chosen_backend`` picks for ``x_seq``, ``soft_reset_decay()``, the reset and whether a
+        backward follows; ``last_backend`` names the one that ran.
         """
         check_input(x_seq, multi_step=True)  # NaN/inf and overflow: checked by the backend
-        name = self.last_backend = resolved_backend(self.backend, x_seq, self.spike_fn, self.soft_reset_decay())
+        given = () if state is None else state
+        backward = self.backend == "auto" and backward_follows(x_seq, *given, *self.parameters())
+        name = self.last_backend = resolved_backend(self.backend, x_seq, self.spike_fn, self.soft_reset_decay(),
+                                                    self.hard_reset, backward)  # fmt: skip
         p = self.parameters_for(x_seq[0], constants_dtype(name, x_seq.dtype))
         state = self._state_for(x_seq[0], state)
         return run_backend(name, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)

@@ -1,11 +1,18 @@
 """Backend ``'auto'``: the fastest exact backend for the device, dtype and shape, by one table.
 
-Rows ``(most neurons B*D, fewest steps T)`` per device type: a float32/float64 call inside any
-row runs ``'chunked'``. On a GPU (CuPy installed) the rest runs ``'cupy'`` (the only one of the
-two for float16/bfloat16). The GPU row is measured on an H100 (``analysis/results/chunked/``):
-at B*D <= 1024 and T >= 16384 ``'chunked'`` won forward and forward+backward for SRR and the
-hard-reset LIF (1.3x to 15x); at T <= 4096, or B*D >= 16 * 256, ``'cupy'`` won; at B*D = 4 * 256
-only the LIF won, so the row stops at 1024. On a CPU (or a GPU without CuPy) the rest runs the
+Rows ``(most neurons B*D, fewest steps T, calls)`` per device type: a float32/float64 call inside
+any row meant for it runs ``'chunked'``. A row's ``calls`` are ``"all"``, ``"hard reset"`` (a
+hard-reset neuron: its chunks meet at the first shared spike, so its finish is cheaper than a
+soft reset's) or ``"backward"`` (autograd will run a backward: gradients are enabled and the
+input, the given state or a constant requires them). On a GPU (CuPy installed) the rest runs
+``'cupy'`` (the only one of the two for float16/bfloat16). The GPU rows are measured on an H100
+(``analysis/results/chunked/``: C = 128, 3 repairs, three runs; B*D 256 to 64 * 256, T 1024 to
+262144): at B*D <= 4 * 256 and T >= 16384 ``'chunked'`` won forward and forward+backward for SRR and
+the hard-reset LIF (1.7x to 23x); at B*D = 16 * 256 and T >= 16384 the LIF won both (1.6x to 2.4x)
+and SRR only forward+backward (1.24x to 1.37x; forward 0.87x to 0.94x); at T <= 4096 the runs
+disagreed or ``'cupy'`` won (the LIF at 16 * 256, T = 4096: 1.7x in one run, 0.92x in another),
+and at B*D = 64 * 256 ``'cupy'`` won everywhere (0.25x to 0.82x). A soft-reset LIF takes SRR's
+rows (the soft reset's). On a CPU (or a GPU without CuPy) the rest runs the
 ``'torch'`` loop; the CPU row is measured (``bench_chunked.py --quick --neurons 256 1024 --steps 1024 4096
 16384``, a 2-core CPU shared with other work, so noisy: medians of 5, two runs): the torch path
 of ``'chunked'`` against the loop, forward / forward+backward, at B*D = 256: SRR T = 4096
@@ -30,7 +37,7 @@ input's dtype), whatever the shape. The neuron says its decay from values known 
 them), never reading the device, so ``'auto'`` waits for nothing with ``check_finite=False``.
 Where it does not know them (a trainable constant changed since its last check, which is every
 training step without ``check_finite``; the snnTorch adapter's constants; ``run_backend('auto')``
-called without a neuron) the shape table alone decides.
+called without a neuron) the table alone decides (shape, reset, backward).
 """
 
 from __future__ import annotations
@@ -44,8 +51,11 @@ from torch import Tensor
 from ..neurons.surrogate import SpikeFunction, Surrogate
 from .fused import cupy_missing
 
-# Where 'chunked' wins, per device type: rows of (most neurons B*D, fewest steps T)
-CHUNKED_WINS: dict[str, list[tuple[int, int]]] = {"cuda": [(4 * 256, 16384)], "cpu": [(256, 4096)]}
+# Where 'chunked' wins, per device type: rows of (most neurons B*D, fewest steps T, the calls it is for)
+CHUNKED_WINS: dict[str, list[tuple[int, int, str]]] = {
+    "cuda": [(4 * 256, 16384, "all"), (16 * 256, 16384, "hard reset"), (16 * 256, 16384, "backward")],
+    "cpu": [(256, 4096, "all")],
+}
 
 # The largest soft-reset decay at which 'chunked''s chunks meet their speculation, per dtype
 MEETING_DECAY: dict[torch.dtype, float] = {torch.float32: 0.9, torch.float64: 0.88}
@@ -61,27 +71,37 @@ def chunks_meet(soft_decay: float | None, dtype: torch.dtype) -> bool:
     return soft_decay is None or float(_HOST_DTYPES[dtype](soft_decay)) <= MEETING_DECAY[dtype]
 
 
-def chosen_backend(x_seq: Tensor, spike_fn: SpikeFunction, soft_decay: float | None = None) -> str:
+def backward_follows(*tensors: Tensor) -> bool:
+    """Whether autograd will run a backward through a call on ``tensors`` (input, state, constants):
+    gradients are enabled and one of them requires them."""
+    return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
+
+
+def chosen_backend(x_seq: Tensor, spike_fn: SpikeFunction, soft_decay: float | None = None, hard_reset: bool = False,
+                   backward: bool = False) -> str:  # fmt: skip
     """The exact backend ``'auto'`` runs for input ``x_seq [T, B, ...]`` and ``spike_fn``, given the
-    neuron's ``soft_decay`` (see ``chunks_meet``)."""
+    neuron's ``soft_decay`` (see ``chunks_meet``), whether it resets hard and whether a backward
+    follows (``backward_follows``)."""
     if not isinstance(spike_fn, Surrogate):
         return "torch"
     on_gpu = x_seq.is_cuda and cupy_missing() is None
     if x_seq.dtype not in (torch.float32, torch.float64):
         return "cupy" if on_gpu else "torch"
     steps, neurons = x_seq.shape[0], x_seq[0].numel()
+    calls = {"all"} | ({"hard reset"} if hard_reset else set()) | ({"backward"} if backward else set())
     rows = CHUNKED_WINS["cuda" if on_gpu else "cpu"]
-    in_a_row = any(neurons <= most and steps >= fewest for most, fewest in rows)
+    in_a_row = any(neurons <= most and steps >= fewest and row_calls in calls for most, fewest, row_calls in rows)
     if in_a_row and chunks_meet(soft_decay, x_seq.dtype):
         return "chunked"
     return "cupy" if on_gpu else "torch"
 
 
-def resolved_backend(name: str, x_seq: Tensor, spike_fn: SpikeFunction, soft_decay: float | None = None) -> str:
+def resolved_backend(name: str, x_seq: Tensor, spike_fn: SpikeFunction, soft_decay: float | None = None,
+                     hard_reset: bool = False, backward: bool = False) -> str:  # fmt: skip
     """``name``, or for ``'auto'`` the backend it picks for the call (logged at debug level)."""
     if name != "auto":
         return name
-    chosen = chosen_backend(x_seq, spike_fn, soft_decay)
+    chosen = chosen_backend(x_seq, spike_fn, soft_decay, hard_reset, backward)
     log.debug("backend 'auto' picked %r for %s input of shape %s on %s", chosen, x_seq.dtype, tuple(x_seq.shape),
               x_seq.device)  # fmt: skip
     return chosen

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ..neurons.dynamics import NeuronParameters, NeuronState
 from ..neurons.surrogate import SpikeFunction
-from .auto import resolved_backend
+from .auto import backward_follows, resolved_backend
 from .chunked import chunked_unsupported, run_chunked
 from .fused import cupy_missing, fused_unsupported, run_fused
 from .pmbc import pmbc_unsupported, run_pmbc
@@ -58,9 +58,15 @@ BACKENDS: dict[str, Backend] = {
 }
 
 
+def _auto_choice(x_seq: Tensor, state: NeuronState, params: NeuronParameters, spike_fn: SpikeFunction) -> str:
+    """The backend ``'auto'`` picks for a call made without a neuron (its soft-reset decay unknown)."""
+    backward = backward_follows(x_seq, *state, params.tau, params.threshold, params.tau_r, params.refractory)
+    return resolved_backend("auto", x_seq, spike_fn, None, params.hard_reset, backward)
+
+
 def _run_auto(x_seq: Tensor, state: NeuronState, params: NeuronParameters, spike_fn: SpikeFunction,
               *args: object) -> MultiStepResult:  # fmt: skip
-    return run_backend(resolved_backend("auto", x_seq, spike_fn), x_seq, state, params, spike_fn, *args)
+    return run_backend("auto", x_seq, state, params, spike_fn, *args)
 
 
 # the fastest exact backend for the call (``auto.chosen_backend``); the neuron resolves it first
@@ -97,7 +103,7 @@ def run_backend(
 ) -> MultiStepResult:
     """Run backend ``name`` (``'auto'``: the one it picks) after asking whether it supports these
     inputs; NaN/inf in ``x_seq`` and a state that overflowed raise when ``check_finite``."""
-    backend = get_backend(resolved_backend(name, x_seq, spike_fn))
+    backend = get_backend(_auto_choice(x_seq, state, params, spike_fn) if name == "auto" else name)
     reason = backend.unsupported(x_seq, params, spike_fn)
     if reason is not None:
         raise BackendUnavailableError(f"backend {name!r} cannot run this call: {reason}")

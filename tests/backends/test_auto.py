@@ -1,4 +1,5 @@
-"""Backend 'auto' and the neuron constants: no 'chunked' where a soft reset's chunks never meet.
+"""Backend 'auto' and the neuron: no 'chunked' where a soft reset's chunks never meet; the table
+told the reset and whether a backward follows.
 
 The bound comes from ``analysis/chunked_meeting.py`` (``finish_walk``, tested here on small
 cases); the rule reads the constants from the host only (no device read).
@@ -6,14 +7,18 @@ cases); the rule reads the constants from the host only (no device read).
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
 from analysis.chunked_meeting import finish_walk, largest_meeting_decay
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends import auto
-from spikessm_snn.backends.auto import MEETING_DECAY, chosen_backend, chunks_meet, resolved_backend
+from spikessm_snn.backends.auto import MEETING_DECAY, backward_follows, chosen_backend, chunks_meet, resolved_backend
 from spikessm_snn.backends.chunked import speculation
+from spikessm_snn.backends.registry import run_backend
+from spikessm_snn.neurons.dynamics import zero_state
 
 CPU_SHAPE = (4096, 1, 8)  # inside CHUNKED_WINS["cpu"]: 'chunked' by shape
 GPU_SHAPE = (16384, 1, 256)  # inside CHUNKED_WINS["cuda"]
@@ -98,6 +103,71 @@ def test_auto_reads_no_value_from_the_device(randn, monkeypatch) -> None:
     assert picked == ["cupy", "chunked", "cupy", "chunked"]
 
 
+def test_a_backward_follows_where_gradients_are_on_and_a_tensor_requires_them(randn) -> None:
+    x, constant = randn(5, 2), torch.tensor(0.5)
+    assert not backward_follows(x, constant)
+    assert backward_follows(x, constant.requires_grad_())
+    assert backward_follows(x.requires_grad_()) and not backward_follows(randn(3))
+    with torch.no_grad():
+        assert not backward_follows(x, constant)
+    with torch.inference_mode():
+        assert not backward_follows(x)
+
+
+# On the CPU rows meant only for a hard reset or a backward (the GPU's kinds of row): the neuron
+# and run_backend tell the table both, seen in what ran
+CALL_ROWS = [(256, 4096, "hard reset"), (256, 4096, "backward")]
+CALLS = {  # name: (neuron, whether x requires grad, gradients enabled, 'chunked' expected)
+    "soft_forward": (lambda: SRRNeuron(tau=0.5, tau_r=0.5, backend="auto"), False, True, False),
+    "soft_input_requires_grad": (lambda: SRRNeuron(tau=0.5, tau_r=0.5, backend="auto"), True, True, True),
+    "soft_under_no_grad": (lambda: SRRNeuron(tau=0.5, tau_r=0.5, backend="auto"), True, False, False),
+    "soft_trainable_constant": (lambda: SRRNeuron(tau=0.5, learn_tau=True, backend="auto"), False, True, True),
+    "soft_lif_forward": (lambda: ResetLIFNeuron(tau=0.5, reset="soft", backend="auto"), False, True, False),
+    "hard_forward": (lambda: ResetLIFNeuron(tau=0.5, reset="hard", backend="auto"), False, True, True),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_the_neuron_tells_auto_its_reset_and_whether_a_backward_follows(name, randn, monkeypatch) -> None:
+    monkeypatch.setitem(auto.CHUNKED_WINS, "cpu", CALL_ROWS)
+    make, requires_grad, grad_enabled, chunked = CALLS[name]
+    neuron, reference = make(), make()
+    reference.backend = "torch"
+    x = randn(*CPU_SHAPE, dtype=torch.float32, scale=1.2, mean=0.3).requires_grad_(requires_grad)
+    with torch.set_grad_enabled(grad_enabled):
+        result = neuron(x)
+    assert neuron.last_backend == ("chunked" if chunked else "torch")
+    assert 0 < result.spikes.mean() < 1
+    assert torch.equal(result.spikes, reference(x).spikes)
+
+
+def test_a_given_state_that_requires_grad_means_a_backward(randn, monkeypatch) -> None:
+    monkeypatch.setitem(auto.CHUNKED_WINS, "cpu", CALL_ROWS)
+    neuron = SRRNeuron(tau=0.5, tau_r=0.5, backend="auto")
+    x = randn(*CPU_SHAPE, dtype=torch.float32, scale=1.2, mean=0.3)
+    v, r = randn(*CPU_SHAPE[1:], dtype=torch.float32), torch.zeros(CPU_SHAPE[1:])
+    neuron(x, (v, r))
+    assert neuron.last_backend == "torch"
+    neuron(x, (v.requires_grad_(), r))
+    assert neuron.last_backend == "chunked"
+
+
+@pytest.mark.parametrize(("name", "expected"), [("soft_forward", "torch"), ("soft_input_requires_grad", "chunked"),
+                                                ("hard_forward", "chunked")])  # fmt: skip
+def test_run_backend_auto_without_a_neuron_tells_the_table_the_same(name, expected, randn, monkeypatch,
+                                                                    caplog) -> None:  # fmt: skip
+    monkeypatch.setitem(auto.CHUNKED_WINS, "cpu", CALL_ROWS)
+    make, requires_grad, _, _ = CALLS[name]
+    neuron = make()
+    x = randn(*CPU_SHAPE, dtype=torch.float32, scale=1.2, mean=0.3).requires_grad_(requires_grad)
+    with caplog.at_level(logging.DEBUG, logger="spikessm_snn.backends.auto"):
+        result = run_backend("auto", x, zero_state(x[0]), neuron.parameters_for(x[0]), neuron.spike_fn)
+    assert f"backend 'auto' picked '{expected}'" in caplog.text
+    reference = make()
+    reference.backend = "torch"
+    assert torch.equal(result.spikes, reference(x).spikes)
+
+
 def test_finish_walk_measures_what_the_finish_reruns() -> None:
     """Soft reset without decay never meets: after 3 repairs the first 4 of 16 chunks are exact and
     the finish reruns the other 12 whole, for every neuron; the hard reset meets at a shared spike."""
@@ -131,3 +201,19 @@ def test_gpu_auto_runs_what_the_constants_allow(name) -> None:
     reference = make().cuda()
     reference.backend = "torch"
     assert torch.equal(result.spikes, reference(x).spikes)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("name", "expected"), [("soft_forward", "cupy"), ("soft_input_requires_grad", "chunked"),
+                                                ("hard_forward", "chunked")])  # fmt: skip
+def test_gpu_auto_at_4096_neurons_runs_chunked_for_a_hard_reset_or_a_backward(name, expected) -> None:
+    """B*D = 16 * 256, T = 16384: inside the GPU rows for a hard reset and for a backward only."""
+    make, requires_grad, _, _ = CALLS[name]
+    neuron = make().cuda()
+    x = (1.2 * torch.randn(16384, 1, 16 * 256, device="cuda") + 0.3).requires_grad_(requires_grad)
+    result = neuron(x)
+    assert neuron.last_backend == expected
+    reference = make().cuda()
+    reference.backend = "torch"
+    with torch.no_grad():
+        assert torch.equal(result.spikes, reference(x).spikes)

@@ -265,13 +265,24 @@ def test_auto_takes_the_loop_for_half_precision_or_a_plain_spike_function_on_the
     assert chosen_backend(x, lambda z: (z >= 0).to(z.dtype)) == "torch"
 
 
-@pytest.mark.parametrize(("steps", "neurons", "dtype", "with_cupy", "without_cupy"), [
-    (16384, 1024, torch.float32, "chunked", "torch"), (65536, 256, torch.float64, "chunked", "chunked"),
-    (16383, 256, torch.float32, "cupy", "chunked"), (65536, 1025, torch.float32, "cupy", "torch"),
-    (65536, 256, torch.float16, "cupy", "torch"), (1000, 64, torch.float32, "cupy", "torch"),
+F32, F64, F16 = torch.float32, torch.float64, torch.float16
+HARD, BACKWARD, BOTH = {"hard_reset": True}, {"backward": True}, {"hard_reset": True, "backward": True}
+
+
+@pytest.mark.parametrize(("steps", "neurons", "dtype", "call", "with_cupy", "without_cupy"), [
+    (16384, 1024, F32, {}, "chunked", "torch"), (16383, 1024, F32, {}, "cupy", "torch"),  # soft reset, forward
+    (16384, 1025, F32, {}, "cupy", "torch"), (16384, 4096, F32, {}, "cupy", "torch"),
+    (16384, 4096, F32, HARD, "chunked", "torch"), (16384, 4097, F32, HARD, "cupy", "torch"),  # hard reset
+    (16383, 4096, F32, HARD, "cupy", "torch"), (16384, 1025, F32, HARD, "chunked", "torch"),
+    (16384, 4096, F32, BACKWARD, "chunked", "torch"), (16384, 4097, F32, BACKWARD, "cupy", "torch"),  # backward
+    (16383, 4096, F32, BACKWARD, "cupy", "torch"), (16383, 256, F32, BOTH, "cupy", "chunked"),
+    (65536, 4096, F32, BOTH, "chunked", "torch"), (65536, 16384, F32, BOTH, "cupy", "torch"),
+    (65536, 256, F64, {}, "chunked", "chunked"), (65536, 256, F16, BOTH, "cupy", "torch"),
+    (1000, 64, F32, {}, "cupy", "torch"),
 ])  # fmt: skip
-def test_auto_on_a_gpu_follows_the_table(steps, neurons, dtype, with_cupy, without_cupy, monkeypatch) -> None:
-    """The rule itself, on a stand-in for a CUDA tensor (no GPU needed); without CuPy, the CPU's rows."""
+def test_auto_on_a_gpu_follows_the_table(steps, neurons, dtype, call, with_cupy, without_cupy, monkeypatch) -> None:
+    """The rule itself, on a stand-in for a CUDA tensor (no GPU needed): by shape, reset and
+    whether a backward follows; without CuPy, the CPU's rows."""
 
     class OnCuda:
         is_cuda, shape = True, (steps, neurons)
@@ -283,9 +294,9 @@ def test_auto_on_a_gpu_follows_the_table(steps, neurons, dtype, with_cupy, witho
             return torch.empty(neurons)
 
     monkeypatch.setattr(auto, "cupy_missing", lambda: None)
-    assert chosen_backend(OnCuda(), surrogate("atan")) == with_cupy
+    assert chosen_backend(OnCuda(), surrogate("atan"), **call) == with_cupy
     monkeypatch.setattr(auto, "cupy_missing", lambda: "no CuPy")
-    assert chosen_backend(OnCuda(), surrogate("atan")) == without_cupy
+    assert chosen_backend(OnCuda(), surrogate("atan"), **call) == without_cupy
 
 
 @pytest.mark.gpu
