@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -291,6 +292,13 @@ def summary(neuron_rows: list[dict], block_rows: list[dict], steps: list[int]) -
     return "\n\n".join(out)
 
 
+def package_version(package: str) -> str:
+    """The installed version of ``package``: its module's ``__version__``, else its distribution's (a
+    SpikingJelly built from its sdist has no ``__version__``; CuPy's distribution is named for its CUDA)."""
+    version = getattr(importlib.import_module(package), "__version__", None)
+    return version if version is not None else importlib.metadata.version(package)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench-fused"))
@@ -321,7 +329,7 @@ def main() -> None:
     versions = f"torch {torch.__version__}, CUDA {torch.version.cuda}"
     for package in ("cupy", "spikingjelly"):  # by module: CuPy's distribution is named for its CUDA (cupy-cuda13x)
         try:
-            versions += f", {package} {importlib.import_module(package).__version__}"
+            versions += f", {package} {package_version(package)}"
         except ImportError:
             versions += f", {package} not installed"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
