@@ -45,6 +45,12 @@ RUNS = {
     "spike_ssm_thresholds_at_full_lr.jsonl": ("SPikE-SSM, thresholds at lr 0.01", "unstable, stopped"),
 }
 COMPARISON = list(RUNS)[:3]
+MACHINES = (
+    "The 40- and 14-epoch runs: one NVIDIA H100 80GB HBM3 each, three (four) side by side on a 4 x H100 "
+    "machine, no DDP, global batch 128; the batch-32 runs: one NVIDIA H200 each. Test accuracy at the "
+    "best validation epoch; spike rates on the validation split at that epoch; s / epoch: training, "
+    "mean over the run."
+)
 PLOTTED = list(RUNS)[:7]  # the accuracy-against-rate figure: the runs of the recipe, 40 and 14 epochs
 LABEL_OFFSETS = {"spikingssm_40_epochs.jsonl": (8, -6), "spikingssm_14_epochs.jsonl": (6, 3),
                  "spike_ssm_14_epochs.jsonl": (6, -10), "spikingssm_published_wiring_14_epochs.jsonl": (4, -24),
@@ -106,8 +112,9 @@ def main() -> None:
     save_figure(plot_layer_rates(spiking, title="ListOps: spike rate per layer (validation, best epoch)"),
                 RESULTS / "layer_spike_rates.png")  # fmt: skip
 
-    lines = ["| run | epochs run | best epoch | val accuracy | test accuracy | mean spike rate | rate per layer | "
-             "s / epoch |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    columns = ["run", "epochs run", "best epoch", "val accuracy", "test accuracy", "mean spike rate", "rate per layer",
+               "s / epoch"]  # fmt: skip
+    lines = [MACHINES, "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for name, best, rate in rows:
         history = histories[name]
         per_layer = " / ".join(f"{r:.2f}" for r in best["spike_rates"].values()) or "dense"
