@@ -12,6 +12,11 @@ batches of 10 calls after a warm-up:
 - *GPU*: the kernels' own time (``torch.profiler``'s CUDA time over 10 calls).
 
 Where *host* is about *wall*, the call is bound by the host: the GPU waits for launches.
+
+With ``--ops K`` (and ``--out``) it also writes ``<out>_ops.md``: per row, what queuing a call is made
+of (``torch.profiler`` over 10 calls, CPU and CUDA activity): the profiled operations' own host time
+(aten operations, CUDA runtime and driver calls such as the launches) against the call's host time,
+the rest being Python, and the ``K`` operations with the most own host time, with their calls a call.
 """
 
 from __future__ import annotations
@@ -54,6 +59,41 @@ def per_call_ms(fn: Callable[[], None], repeats: int) -> tuple[float, float, flo
     return (1e3 * statistics.median(host) / CALLS, 1e3 * statistics.median(wall) / CALLS, gpu_us / 1e3 / CALLS)
 
 
+GPU_ACTIVITIES = (ProfilerActivity.CPU, ProfilerActivity.CUDA)  # CUDA: the runtime and driver calls too
+
+
+def host_breakdown(
+    fn: Callable[[], None], top: int, activities: tuple[ProfilerActivity, ...] = GPU_ACTIVITIES
+) -> tuple[float, list[tuple[str, float, float]]]:
+    """Per call of ``fn``: the profiled operations' own host microseconds, and the ``top`` operations by
+    own host time as (name, calls a call, microseconds a call). Synchronisation itself is left out."""
+    fn()
+    with profile(activities=list(activities)) as prof:
+        for _ in range(CALLS):
+            fn()
+    events = [e for e in prof.key_averages() if "Synchronize" not in e.key]
+    total = sum(e.self_cpu_time_total for e in events) / CALLS
+    ranked = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return total, [(e.key, e.count / CALLS, e.self_cpu_time_total / CALLS) for e in ranked]
+
+
+def ops_section(row: str, host_ms: float, total_us: float, ops: list[tuple[str, float, float]]) -> list[str]:
+    """The markdown of one row's ``host_breakdown``."""
+    summary = (f"host {1e3 * host_ms:.0f} us a call: profiled operations' own time {total_us:.0f} us, "
+               f"the rest (Python) {1e3 * host_ms - total_us:.0f} us")  # fmt: skip
+    table = [f"| {name} | {calls:g} | {us:.1f} |" for name, calls, us in ops]
+    return [
+        f"### {row}",
+        "",
+        summary,
+        "",
+        "| operation | calls a call | own host us a call |",
+        "|---|---|---|",
+        *table,
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neurons", type=int, nargs="+", default=[256, 1024])
@@ -61,6 +101,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["cupy", "chunked"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, help="write the markdown table here too")
+    parser.add_argument("--ops", type=int, default=0, help="with --out: the K costliest host operations a row")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("profile_host.py: needs a CUDA GPU (the host time is measured against the GPU's)", file=sys.stderr)
@@ -68,6 +109,7 @@ def main() -> None:
     device = torch.device("cuda")
     title = f"{torch.cuda.get_device_name()}; torch {torch.__version__}; ms a call, median of {args.repeats} x {CALLS}"
     lines = [title, "", "| neuron | N | T | backend | pass | host | wall | GPU |", "|---|---|---|---|---|---|---|---|"]
+    breakdowns = [title, ""]
     print(title, flush=True)
     for name in ("srr", "lif"):
         for n in args.neurons:
@@ -76,11 +118,17 @@ def main() -> None:
                 g = torch.randn_like(x)
                 for backend in args.backends:
                     for label, fn in passes(NEURONS[name](backend).to(device), x, g).items():
-                        times = " | ".join(f"{ms:.3f}" for ms in per_call_ms(fn, args.repeats))
+                        measured = per_call_ms(fn, args.repeats)
+                        times = " | ".join(f"{ms:.3f}" for ms in measured)
                         lines.append(f"| {name} | {n} | {steps} | {backend} | {label} | {times} |")
                         print(lines[-1], flush=True)
+                        if args.ops:
+                            row = f"{name}, N {n}, T {steps}, {backend}, {label}"
+                            breakdowns += ops_section(row, measured[0], *host_breakdown(fn, args.ops))
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")
+        if args.ops:
+            args.out.with_name(args.out.stem + "_ops.md").write_text("\n".join(breakdowns))
 
 
 if __name__ == "__main__":
