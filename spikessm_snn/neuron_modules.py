@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .backends.auto import backward_follows, resolved_backend
+from .backends.auto import resolved_backend
+from .backends.fused.autograd import backward_follows
 from .backends.registry import BACKENDS, constants_dtype, get_backend, run_backend
 from .backends.result import MultiStepResult
 from .neurons.checks import check_finite_run, check_input, check_parameters, check_state

@@ -71,17 +71,11 @@ def chunks_meet(soft_decay: float | None, dtype: torch.dtype) -> bool:
     return soft_decay is None or float(_HOST_DTYPES[dtype](soft_decay)) <= MEETING_DECAY[dtype]
 
 
-def backward_follows(*tensors: Tensor) -> bool:
-    """Whether autograd will run a backward through a call on ``tensors`` (input, state, constants):
-    gradients are enabled and one of them requires them."""
-    return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
-
-
 def chosen_backend(x_seq: Tensor, spike_fn: SpikeFunction, soft_decay: float | None = None, hard_reset: bool = False,
                    backward: bool = False) -> str:  # fmt: skip
     """The exact backend ``'auto'`` runs for input ``x_seq [T, B, ...]`` and ``spike_fn``, given the
     neuron's ``soft_decay`` (see ``chunks_meet``), whether it resets hard and whether a backward
-    follows (``backward_follows``)."""
+    follows (``fused.autograd.backward_follows``)."""
     if not isinstance(spike_fn, Surrogate):
         return "torch"
     on_gpu = x_seq.is_cuda and cupy_missing() is None

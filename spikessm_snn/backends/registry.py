@@ -19,9 +19,10 @@ from torch import Tensor
 
 from ..neurons.dynamics import NeuronParameters, NeuronState
 from ..neurons.surrogate import SpikeFunction
-from .auto import backward_follows, resolved_backend
+from .auto import resolved_backend
 from .chunked import chunked_unsupported, run_chunked
 from .fused import cupy_missing, fused_unsupported, run_fused
+from .fused.autograd import backward_follows
 from .pmbc import pmbc_unsupported, run_pmbc
 from .reference import run_reference
 from .result import BackendUnavailableError, MultiStepResult

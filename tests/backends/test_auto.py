@@ -15,8 +15,9 @@ import torch
 from analysis.chunked_meeting import finish_walk, largest_meeting_decay
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends import auto
-from spikessm_snn.backends.auto import MEETING_DECAY, backward_follows, chosen_backend, chunks_meet, resolved_backend
+from spikessm_snn.backends.auto import MEETING_DECAY, chosen_backend, chunks_meet, resolved_backend
 from spikessm_snn.backends.chunked import speculation
+from spikessm_snn.backends.fused.autograd import backward_follows
 from spikessm_snn.backends.registry import run_backend
 from spikessm_snn.neurons.dynamics import zero_state
 

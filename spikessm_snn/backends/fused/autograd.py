@@ -42,6 +42,12 @@ def gradient_bits(given: dict[str, Tensor], want_x: bool) -> np.int32:
     return np.int32(sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0))
 
 
+def backward_follows(*tensors: Tensor) -> bool:
+    """Whether autograd will run a backward through a call on ``tensors`` (input, state, constants):
+    gradients are enabled and one of them requires them."""
+    return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
+
+
 class ForwardRun(NamedTuple):
     """What a ``Kernels.forward`` gives: spikes ``[T, N]``; ``h`` and ``r`` ``[T, N]`` when recorded
     (else ``None``); ``kept``, the two tensors its backward reads (``None`` without ``save``); the
@@ -173,7 +179,7 @@ def run_fused(
     v0, r0 = (s.to(acc).reshape(-1).contiguous() for s in state)
     spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset)
     non_finite = torch.zeros(1, dtype=torch.int32, device=x.device) if check_finite else None
-    if not record and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x_seq, constants, v0, r0))):
+    if not record and not backward_follows(x_seq, constants, v0, r0):
         run = kernels.forward(spec, x, constants.unbind(), v0, r0, p.v_reset, SAVE_NOTHING, non_finite)
         _raise_for(non_finite, x.dtype)
         final = NeuronState(run.v_last.reshape(step_shape).to(x.dtype), run.r_last.reshape(step_shape).to(x.dtype))
