@@ -20,7 +20,7 @@ from .backends.registry import BACKENDS, constants_dtype, get_backend, run_backe
 from .backends.result import MultiStepResult
 from .neurons.checks import check_finite_run, check_input, check_parameters, check_state
 from .neurons.dynamics import NeuronParameters, NeuronState, neuron_step, zero_state
-from .neurons.parameters import ConstrainedParameter, check_in_range, known_max
+from .neurons.parameters import ConstrainedParameter, check_in_range, fixed_identity, known_max
 from .neurons.surrogate import SpikeFunction, resolve_spike_function
 
 
@@ -52,6 +52,7 @@ class SpikingNeuron(nn.Module):
         self.detach_reset, self.check_finite = bool(detach_reset), bool(check_finite)
         self.backend = backend
         self.last_backend: str | None = None  # the backend the last multi-step call ran ('auto' resolved)
+        self._last_checked: tuple | None = None  # (key, parameters, stored values) of parameters_for
 
     @property
     def backend(self) -> str:
@@ -69,14 +70,24 @@ class SpikingNeuron(nn.Module):
     def parameters_for(self, x: Tensor, dtype: torch.dtype | None = None) -> NeuronParameters:
         """The current constants in ``dtype`` (default: the input's), checked against one step's shape
         and (when they changed since the last check) against their ranges in that dtype; trainable
-        ones only with ``check_finite`` (``check_in_range``)."""
+        ones only with ``check_finite`` (``check_in_range``). Fixed constants checked for the same step
+        shape, device and dtype, unchanged since (``fixed_identity``), are handed over as they were."""
         step_shape = x.shape[1:] if x.dim() >= 2 else x.shape
         dtype = x.dtype if dtype is None else dtype
         constants = (self.tau, self.threshold, self.tau_r, self.refractory)
+        identity = fixed_identity(constants)
+        key = None if identity is None else (identity, step_shape, x.device, dtype, self.hard_reset, self.v_reset)
+        last = self._last_checked
+        if key is not None and last is not None and last[0] == key:
+            return last[1]
         values = [constant.in_dtype(dtype) for constant in constants]
         check_in_range(constants, values, dtype, trainable=self.check_finite)  # without: no host sync per step
         p = NeuronParameters(*values, self.hard_reset, self.v_reset)
         check_parameters(p, step_shape, x.device)
+        # kept with the stored values (holding them keeps the key's ids from being reused); not values
+        # rounded under inference mode, which a later call with gradients cannot save for its backward
+        keep = key is not None and not torch.is_inference_mode_enabled()
+        self._last_checked = (key, p, [c.value for c in constants]) if keep else None
         return p
 
     def soft_reset_decay(self) -> float | None:
@@ -103,11 +114,13 @@ class SpikingNeuron(nn.Module):
         """
         check_input(x_seq, multi_step=True)  # NaN/inf and overflow: checked by the backend
         given = () if state is None else state
-        backward = self.backend == "auto" and backward_follows(x_seq, *given, *self.parameters())
-        name = self.last_backend = resolved_backend(self.backend, x_seq, self.spike_fn, self.soft_reset_decay(),
-                                                    self.hard_reset, backward)  # fmt: skip
+        name = self.backend
+        if name == "auto":
+            backward = backward_follows(x_seq, *given, *self.parameters())
+            name = resolved_backend(name, x_seq, self.spike_fn, self.soft_reset_decay(), self.hard_reset, backward)
+        self.last_backend = name
         p = self.parameters_for(x_seq[0], constants_dtype(name, x_seq.dtype))
-        state = self._state_for(x_seq[0], state)
+        state = self._checked_state(x_seq[0], state)  # None: the zero state, made by a backend that needs it
         return run_backend(name, x_seq, state, p, self.spike_fn, self.detach_reset, record, self.check_finite)
 
     def step(self, x: Tensor, state: NeuronState | None = None) -> tuple[Tensor, NeuronState]:
@@ -115,15 +128,18 @@ class SpikingNeuron(nn.Module):
         With ``check_finite``, NaN/inf in ``x`` or a state that overflowed raise."""
         check_input(x, multi_step=False)
         p = self.parameters_for(x)
-        spikes, new_state = neuron_step(x, self._state_for(x, state), p, self.spike_fn, self.detach_reset)
+        state = self._checked_state(x, state)
+        spikes, new_state = neuron_step(x, zero_state(x) if state is None else state, p, self.spike_fn,
+                                        self.detach_reset)  # fmt: skip
         if self.check_finite:
             check_finite_run(x, new_state, "x")
         return spikes, new_state
 
     @staticmethod
-    def _state_for(x: Tensor, state: NeuronState | None) -> NeuronState:
+    def _checked_state(x: Tensor, state: NeuronState | None) -> NeuronState | None:
+        """``state`` checked against one step ``x [B, ...]``; ``None`` (the zero state) stays ``None``."""
         if state is None:
-            return zero_state(x)
+            return None
         state = NeuronState(*state)
         check_state(state, x.shape, x)
         return state

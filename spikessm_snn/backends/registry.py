@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..neurons.dynamics import NeuronParameters, NeuronState
+from ..neurons.dynamics import NeuronParameters, NeuronState, zero_state
 from ..neurons.surrogate import SpikeFunction
 from .auto import resolved_backend
 from .chunked import chunked_unsupported, run_chunked
@@ -45,6 +45,9 @@ class Backend:
     # float16/bfloat16 input computed in float32 on the upcast input, the constants taken in float32
     # (the others compute in the input's dtype, constants rounded to it, as a plain torch loop does)
     half_in_float32: bool = False
+    # takes ``state=None`` for the zero state (its kernels read zeros; none are made); the others are
+    # handed ``zero_state`` by ``run_backend``
+    zero_start: bool = False
 
 
 BACKENDS: dict[str, Backend] = {
@@ -52,20 +55,27 @@ BACKENDS: dict[str, Backend] = {
     "pmbc": Backend("pmbc", exact=True, run=run_pmbc, unsupported=pmbc_unsupported),
     "sdn": Backend("sdn", exact=False, run=run_sdn, unsupported=sdn_unsupported),
     "cupy": Backend(
-        "cupy", exact=True, run=run_fused, installed=cupy_missing, unsupported=fused_unsupported, half_in_float32=True
+        "cupy",
+        exact=True,
+        run=run_fused,
+        installed=cupy_missing,
+        unsupported=fused_unsupported,
+        half_in_float32=True,
+        zero_start=True,
     ),
     # CUDA kernels on a CUDA tensor where CuPy is installed, else the same algorithm in torch
-    "chunked": Backend("chunked", exact=True, run=run_chunked, unsupported=chunked_unsupported),
+    "chunked": Backend("chunked", exact=True, run=run_chunked, unsupported=chunked_unsupported, zero_start=True),
 }
 
 
-def _auto_choice(x_seq: Tensor, state: NeuronState, params: NeuronParameters, spike_fn: SpikeFunction) -> str:
+def _auto_choice(x_seq: Tensor, state: NeuronState | None, params: NeuronParameters, spike_fn: SpikeFunction) -> str:
     """The backend ``'auto'`` picks for a call made without a neuron (its soft-reset decay unknown)."""
-    backward = backward_follows(x_seq, *state, params.tau, params.threshold, params.tau_r, params.refractory)
+    given = () if state is None else state
+    backward = backward_follows(x_seq, *given, params.tau, params.threshold, params.tau_r, params.refractory)
     return resolved_backend("auto", x_seq, spike_fn, None, params.hard_reset, backward)
 
 
-def _run_auto(x_seq: Tensor, state: NeuronState, params: NeuronParameters, spike_fn: SpikeFunction,
+def _run_auto(x_seq: Tensor, state: NeuronState | None, params: NeuronParameters, spike_fn: SpikeFunction,
               *args: object) -> MultiStepResult:  # fmt: skip
     return run_backend("auto", x_seq, state, params, spike_fn, *args)
 
@@ -95,19 +105,22 @@ def constants_dtype(name: str, dtype: torch.dtype) -> torch.dtype:
 def run_backend(
     name: str,
     x_seq: Tensor,
-    state: NeuronState,
+    state: NeuronState | None,
     params: NeuronParameters,
     spike_fn: SpikeFunction,
     detach_reset: bool = False,
     record: bool = False,
     check_finite: bool = True,
 ) -> MultiStepResult:
-    """Run backend ``name`` (``'auto'``: the one it picks) after asking whether it supports these
-    inputs; NaN/inf in ``x_seq`` and a state that overflowed raise when ``check_finite``."""
+    """Run backend ``name`` (``'auto'``: the one it picks) from ``state`` (``None``: the zero state)
+    after asking whether it supports these inputs; NaN/inf in ``x_seq`` and a state that overflowed
+    raise when ``check_finite``."""
     backend = get_backend(_auto_choice(x_seq, state, params, spike_fn) if name == "auto" else name)
     reason = backend.unsupported(x_seq, params, spike_fn)
     if reason is not None:
         raise BackendUnavailableError(f"backend {name!r} cannot run this call: {reason}")
+    if state is None and not backend.zero_start:
+        state = zero_state(x_seq[0])
     return backend.run(x_seq, state, params, spike_fn, detach_reset, record, check_finite)
 
 

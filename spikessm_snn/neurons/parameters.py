@@ -188,6 +188,23 @@ def check_in_range(
         constant.mark_checked(dtype, largest)
 
 
+def fixed_identity(constants: Sequence[nn.Module]) -> tuple[tuple[int, int], ...] | None:
+    """``(id, version)`` of each constant's stored value where every one is a fixed
+    ``ConstrainedParameter`` (its value changes only with these), else ``None``. Equal identities
+    mean the same values as long as the stored tensors are held (an id is reused only after its
+    tensor is freed)."""
+    identity = []
+    for constant in constants:
+        if not isinstance(constant, ConstrainedParameter) or constant.trainable:
+            return None
+        value = constant._buffers["value"]  # as ``constant.value``, without nn.Module's attribute lookup
+        version = _version(value)
+        if version is None:
+            return None
+        identity.append((id(value), version))
+    return tuple(identity)
+
+
 def known_max(constant: nn.Module) -> float | None:
     """``constant.known_max()`` for a ``ConstrainedParameter``; ``None`` (not known) for another module."""
     return constant.known_max() if isinstance(constant, ConstrainedParameter) else None

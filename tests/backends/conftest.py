@@ -7,7 +7,6 @@ from fused_without_gpu import KernelsOnCpu, host_compiler_missing
 
 from spikessm_snn.backends.fused import autograd, run_fused
 from spikessm_snn.backends.registry import constants_dtype
-from spikessm_snn.neurons.dynamics import zero_state
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +19,12 @@ def kernels_on_cpu(tmp_path_factory) -> KernelsOnCpu:
 
 @pytest.fixture
 def on_the_cpu(kernels_on_cpu, monkeypatch):
-    """The fused backend with its kernels on the CPU: ``(neuron, x, state, record) -> result``."""
+    """The fused backend with its kernels on the CPU: ``(neuron, x, state, record) -> result``
+    (``state=None``: the zero state, which the kernels read as null pointers)."""
     monkeypatch.setattr(autograd, "launch", kernels_on_cpu.launch)
     kernels_on_cpu.calls.clear()
 
     def run(neuron, x, state, record):
-        state = zero_state(x[0]) if state is None else state
         p = neuron.parameters_for(x[0], constants_dtype("cupy", x.dtype))
         return run_fused(x, state, p, neuron.spike_fn, neuron.detach_reset, record, neuron.check_finite)
 

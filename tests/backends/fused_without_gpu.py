@@ -90,7 +90,7 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
 _TORCH_DTYPES = {name: getattr(torch, name) for name in ("float16", "bfloat16", "float32", "float64")}
 
 
-OUTPUTS = ("spikes", "h_seq", "r_seq", "cp_v", "cp_r", "v_last", "r_last", "g_x", "g_params")  # written before read
+OUTPUTS = ("spikes", "h_seq", "r_seq", "checkpoints", "final_state", "g_x", "g_params")  # written before read
 
 
 def kernel_parameters(source: str, name: str) -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ from fused_without_gpu import (
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.chunked.source import chunked_source
 from spikessm_snn.backends.fused import cupy_missing
+from spikessm_snn.backends.fused.launch import _buffer as launch_buffer
 from spikessm_snn.backends.fused.launch import packed_arguments
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
 from spikessm_snn.backends.reference import run_reference
@@ -215,6 +216,9 @@ def test_packed_arguments_follow_each_kernels_parameter_list(dtype, source) -> N
         layout = type(f"{name}_parameters", (ctypes.Structure,), {"_fields_": fields})(*values)
         packed = packed_arguments(spec, args)
         assert packed == bytes(layout)[: len(packed)] and ctypes.sizeof(layout) - len(packed) < 8, name
+        extra = ctypes.cast(launch_buffer.fill(spec, args), ctypes.POINTER(ctypes.c_void_p))  # what a launch hands over
+        assert extra[1] == ctypes.addressof(launch_buffer.parameters) and launch_buffer.size.value == len(packed)
+        assert launch_buffer.parameters.raw[: len(packed)] == packed, name
     assert packed_arguments(spec, [None, np.int32(1)]) == bytes(8) + bytes(ctypes.c_int32(1))  # None: a null pointer
 
 
@@ -262,7 +266,29 @@ def test_unused_outputs_pass_no_gradient_to_the_kernel(kernels_on_cpu, on_the_cp
     (spec, name, args) = kernels_on_cpu.calls[-1]
     passed = {label: arg for (_, label), arg in zip(kernel_parameters(kernel_source(spec), name), args, strict=True)}
     assert name == "neuron_backward" and passed["g_spikes"] is not None and passed["g_x"] is not None
-    assert all(passed[label] is None for label in ("g_h", "g_r", "g_v_last", "g_r_last"))
+    assert all(passed[label] is None for label in ("g_h", "g_r", "g_final"))
+    assert passed["g_params"] is not None  # its constants are trainable
+
+
+def test_fixed_constants_and_the_zero_state_take_no_parameter_gradient(kernels_on_cpu, on_the_cpu) -> None:
+    """Fixed constants and no state given: the forward reads the zero state from null pointers, and
+    the backward writes no ``[6, N]`` parameter gradients (nobody wants them), only ``dL/dx``, which
+    equals the reference's."""
+    x = torch.randn(60, 2, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64) + 0.3
+    neuron = NEURONS["srr"]()
+    ours_x, ref_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = on_the_cpu(neuron, ours_x, None, False)
+    ref = run_reference(ref_x, zero_state(x[0]), neuron.parameters_for(x[0]), neuron.spike_fn)
+    g = torch.randn_like(x)
+    (ours.spikes * g).sum().backward()
+    (ref.spikes * g).sum().backward()
+    calls = {name: dict(zip((label for _, label in kernel_parameters(kernel_source(spec), name)), args, strict=True))
+             for spec, name, args in kernels_on_cpu.calls}  # fmt: skip
+    assert calls["neuron_forward"]["v0"] is None and calls["neuron_forward"]["r0"] is None
+    assert calls["neuron_backward"]["g_params"] is None and calls["neuron_backward"]["v0"] is None
+    assert ours.spikes.sum() > 0 and torch.equal(ours.spikes, ref.spikes)
+    assert torch.equal(ours.state.v, ref.state.v) and torch.equal(ours.state.r, ref.state.r)
+    torch.testing.assert_close(ours_x.grad, ref_x.grad, rtol=1e-12, atol=1e-13)
 
 
 def _given_state(steps: int, device: str = "cpu") -> tuple[torch.Tensor, NeuronState]:
@@ -442,14 +468,16 @@ def test_pmbc_on_the_gpu_is_exact(setting) -> None:
 
 @pytest.mark.gpu
 def test_spikingjelly_node_on_the_cupy_backend() -> None:
-    sj = pytest.importorskip("spikingjelly.activation_based")
+    pytest.importorskip("spikingjelly.activation_based")
+    from spikingjelly.activation_based import functional, layer
+
     from spikessm_snn import set_backend
     from spikessm_snn.adapters.spikingjelly import SRRNode
 
-    net = torch.nn.Sequential(sj.layer.Linear(8, 32), SRRNode(step_mode="m")).cuda()
+    net = torch.nn.Sequential(layer.Linear(8, 32), SRRNode(step_mode="m")).cuda()
     x = torch.randn(100, 4, 8, device="cuda")
     ref = net(x)
-    sj.functional.reset_net(net)
+    functional.reset_net(net)
     set_backend(net, "cupy")
     assert torch.equal(net(x), ref)
 

@@ -36,6 +36,7 @@ def test_values_beyond_float32_are_refused_naming_the_parameter(value) -> None:
 @pytest.mark.parametrize("backend", ["torch", "pmbc"])
 def test_a_loaded_value_out_of_range_is_refused_on_every_backend(key, bad, backend, randn) -> None:
     neuron = SRRNeuron(backend=backend)
+    neuron(randn(40, 2, dtype=torch.float32))  # checked once: the load must be found all the same
     state = neuron.state_dict()
     state[key] = torch.tensor(bad)
     neuron.load_state_dict(state)
@@ -52,6 +53,21 @@ def test_the_sdn_backend_refuses_a_loaded_threshold_out_of_range(randn) -> None:
                             "tau_r.value": torch.tensor(0.0), "refractory.value": torch.tensor(0.0)})  # fmt: skip
     with pytest.raises(ValueError, match="neuron constant v_threshold must be > 0"):
         neuron(randn(40, 2, dtype=torch.float32))
+
+
+def test_fixed_constants_checked_once_are_handed_over_until_something_changes(randn) -> None:
+    """The same parameters for the same step shape, device and dtype while the stored values are
+    unchanged; another step shape or dtype is checked anew."""
+    neuron = SRRNeuron(shape=(3,))
+    x = randn(30, 2, 3, dtype=torch.float32)
+    first = neuron.parameters_for(x[0])
+    assert neuron.parameters_for(x[0]) is first
+    assert neuron.parameters_for(x[0], torch.float64) is not first
+    assert neuron.parameters_for(x[0], torch.float64).tau.dtype == torch.float64
+    with pytest.raises(ValueError, match="does not broadcast"):
+        neuron.parameters_for(randn(2, 4, dtype=torch.float32))
+    trainable = SRRNeuron(learn_tau=True)
+    assert trainable.parameters_for(x[0]) is not trainable.parameters_for(x[0])  # a trainable value: every call
 
 
 def test_an_in_place_change_after_a_checked_call_is_found(randn) -> None:

@@ -16,16 +16,16 @@ from . import speculation
 from .source import chunked_source
 
 
-def flag_overflow(non_finite: Tensor | None, h: Tensor, r_last: Tensor) -> None:
-    """Or bit 2 into ``non_finite`` (if given) where a charged potential or the final trace is not
-    finite (the state overflowed; a trace once inf stays inf), without waiting for the device."""
+def flag_overflow(non_finite: Tensor | None, h: Tensor, final: Tensor) -> None:
+    """Or bit 2 into ``non_finite`` (if given) where a charged potential or the final state ``[2, N]``
+    is not finite (the state overflowed; a trace once inf stays inf), without waiting for the device."""
     if non_finite is not None:
-        bad = ~(torch.isfinite(h).all() & torch.isfinite(r_last).all())
+        bad = ~(torch.isfinite(h).all() & torch.isfinite(final).all())
         non_finite.bitwise_or_(bad.to(non_finite.dtype) * 2)
 
 
 def launch_chunked_forward(
-    spec: KernelSpec, x: Tensor, constants: tuple[Tensor, ...], v0: Tensor, r0: Tensor, v_reset: float, save: int,
+    spec: KernelSpec, x: Tensor, constants: Tensor, v0: Tensor | None, r0: Tensor | None, v_reset: float, save: int,
     non_finite: Tensor | None,
 ) -> ForwardRun:  # fmt: skip
     """As ``fused.autograd._launch_forward``, by speculation over chunks of ``speculation.CHUNK_STEPS``,
@@ -34,13 +34,14 @@ def launch_chunked_forward(
     chunk, passes = speculation.CHUNK_STEPS, speculation.REPAIR_PASSES
     steps, n = x.shape
     chunks = math.ceil(steps / chunk)
+    acc = constants.dtype
     spikes = torch.empty_like(x)
-    h, r_seq = (torch.empty_like(x, dtype=v0.dtype) for _ in range(2))
-    starts_and_ends = torch.empty((6, chunks, n), dtype=v0.dtype, device=x.device).unbind()
+    h, r_seq = torch.empty((2, steps, n), dtype=acc, device=x.device)
+    starts_and_ends = torch.empty((6, chunks, n), dtype=acc, device=x.device).unbind()
     starts, ends = list(starts_and_ends[:2]), list(starts_and_ends[2:])
-    v_last, r_last = torch.empty_like(v0), torch.empty_like(r0)
+    final = torch.empty((2, n), dtype=acc, device=x.device)
     every_r = np.int32(save == SAVE_EVERY_R)
-    neuron = [x, spikes, h, r_seq, *constants]
+    neuron = [x, spikes, h, r_seq, constants]
     threads = chunks * n
     shape = [steps, n, chunk]
     first_wrong = torch.empty((n,), dtype=torch.int32, device=x.device)
@@ -54,38 +55,39 @@ def launch_chunked_forward(
     launch(spec, "chunk_first_wrong", threads, x.device, [*starts, *ends[:2], first_wrong, *shape],
            chunked_source)  # fmt: skip
     launch(spec, "chunk_finish", n, x.device,
-           [*neuron, r0, *starts, *ends[:2], first_wrong, v_last, r_last, *shape, v_reset, every_r],
+           [*neuron, r0, *starts, *ends[:2], first_wrong, final, *shape, v_reset, every_r],
            chunked_source)  # fmt: skip
-    flag_overflow(non_finite, h, r_last)
-    return ForwardRun(spikes, h, r_seq, (h, r_seq), v_last, r_last)
+    flag_overflow(non_finite, h, final)
+    return ForwardRun(spikes, h, r_seq, (h, r_seq), final)
 
 
 def launch_chunked_backward(
-    spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool, x_dtype: torch.dtype,
-    v_reset: float,
-) -> tuple[Tensor | None, Tensor]:  # fmt: skip
+    spec: KernelSpec, saved: tuple[Tensor | None, ...], given: dict[str, Tensor], want_x: bool, want_params: bool,
+    x_dtype: torch.dtype, v_reset: float,
+) -> tuple[Tensor | None, Tensor | None]:  # fmt: skip
     """As ``fused.autograd._launch_backward``, by chunks of ``speculation.CHUNK_STEPS``: carry maps,
     carries, rerun."""
     chunk = speculation.CHUNK_STEPS
-    h, r_seq, tau, threshold, tau_r, refractory, v0, r0 = saved
+    h, r_seq, constants, v0, r0 = saved
     steps, n = h.shape
     chunks = math.ceil(steps / chunk)
     g_x = torch.empty_like(h, dtype=x_dtype) if want_x else None
     bits = gradient_bits(given, want_x)
     transfer = torch.empty((6, chunks, n), dtype=h.dtype, device=h.device)
     carries = torch.empty((2, chunks, n), dtype=h.dtype, device=h.device)
-    partial_grads = torch.empty((4, chunks, n), dtype=h.dtype, device=h.device)
-    g_params = torch.empty((6, n), dtype=h.dtype, device=h.device)
+    partial_grads = torch.empty((4, chunks, n), dtype=h.dtype, device=h.device) if want_params else None
+    g_params = torch.empty((6, n), dtype=h.dtype, device=h.device) if want_params else None
     incoming = [given.get(name) for name in GRADIENT_NAMES[:3]]
-    common = [*incoming, h, r_seq, tau, threshold, tau_r, refractory, r0]
+    common = [*incoming, h, r_seq, constants, r0]
     shape = [steps, n, chunk]
     launch(spec, "chunk_backward_transfer", chunks * n, h.device, [*common, transfer, *shape, v_reset, bits],
            chunked_source)  # fmt: skip
-    final = [given.get(name) for name in GRADIENT_NAMES[3:]]
-    launch(spec, "chunk_backward_carries", n, h.device, [*final, transfer, carries, *shape, bits], chunked_source)
+    launch(spec, "chunk_backward_carries", n, h.device, [given.get("g_final"), transfer, carries, *shape, bits],
+           chunked_source)  # fmt: skip
     launch(spec, "chunk_backward_apply", chunks * n, h.device,
            [*common, v0, carries, g_x, partial_grads, g_params, *shape, v_reset, bits], chunked_source)  # fmt: skip
-    g_params[:4] = partial_grads.sum(dim=1)
+    if want_params:
+        g_params[:4] = partial_grads.sum(dim=1)
     return g_x, g_params
 
 

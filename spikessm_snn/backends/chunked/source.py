@@ -35,11 +35,12 @@ _CHUNKED = r"""
 struct Neuron { acc_t a, u, ar, c, v_reset; bool save_r; };
 
 __device__ __forceinline__ Neuron neuron_at(
-    const long long i, const acc_t* tau, const acc_t* threshold, const acc_t* tau_r, const acc_t* refractory,
-    const acc_t* r0, const acc_t v_reset, const int save_every_r) {
+    const long long i, const long long n, const acc_t* constants, const acc_t* r0, const acc_t v_reset,
+    const int save_every_r) {
   Neuron q;
-  q.a = tau[i]; q.u = threshold[i]; q.ar = tau_r[i]; q.c = refractory[i]; q.v_reset = v_reset;
-  q.save_r = save_every_r || has_trace(q.c, r0[i], q.ar);  // else r stays 0: not stored, not read
+  q.a = constants[i]; q.u = constants[n + i]; q.ar = constants[2 * n + i]; q.c = constants[3 * n + i];
+  q.v_reset = v_reset;
+  q.save_r = save_every_r || has_trace(q.c, initial(r0, i), q.ar);  // else r stays 0: not stored, not read
   return q;
 }
 
@@ -81,8 +82,7 @@ __device__ bool rerun(
 
 extern "C" __global__ void chunk_speculate(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
-    const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
-    const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
+    const acc_t* __restrict__ constants, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
     acc_t* __restrict__ start_v, acc_t* __restrict__ start_r, acc_t* __restrict__ end_v, acc_t* __restrict__ end_r,
     int* __restrict__ first_wrong, const long long steps, const long long n, const long long chunk,
     const acc_t v_reset, const int save_every_r, int* __restrict__ non_finite) {
@@ -90,8 +90,8 @@ extern "C" __global__ void chunk_speculate(
   if (id >= chunks * n) return;
   const long long k = id / n, i = id % n;
   if (k == 0) first_wrong[i] = (int)chunks;  // none yet: chunk_first_wrong lowers it
-  const Neuron q = neuron_at(i, tau, threshold, tau_r, refractory, r0, v_reset, save_every_r);
-  acc_t v = k == 0 ? v0[i] : GUESS_V, r = k == 0 ? r0[i] : (acc_t)0;
+  const Neuron q = neuron_at(i, n, constants, r0, v_reset, save_every_r);
+  acc_t v = k == 0 ? initial(v0, i) : GUESS_V, r = k == 0 ? initial(r0, i) : (acc_t)0;
   start_v[id] = v;
   start_r[id] = r;
   bool finite = true;
@@ -114,8 +114,7 @@ extern "C" __global__ void chunk_speculate(
 extern "C" __global__ void chunk_repair(
     const io_t* __restrict__ x, io_t* __restrict__ stored_spikes, acc_t* __restrict__ stored_h,
     acc_t* __restrict__ stored_r,
-    const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
-    const acc_t* __restrict__ refractory, const acc_t* __restrict__ r0,
+    const acc_t* __restrict__ constants, const acc_t* __restrict__ r0,
     acc_t* __restrict__ start_v, acc_t* __restrict__ start_r, const acc_t* __restrict__ end_v,
     const acc_t* __restrict__ end_r, acc_t* __restrict__ next_end_v, acc_t* __restrict__ next_end_r,
     const long long steps, const long long n, const long long chunk, const acc_t v_reset, const int save_every_r) {
@@ -128,7 +127,7 @@ extern "C" __global__ void chunk_repair(
     if (!(v == start_v[id] && r == start_r[id])) {
       start_v[id] = v;
       start_r[id] = r;
-      const Neuron q = neuron_at(i, tau, threshold, tau_r, refractory, r0, v_reset, save_every_r);
+      const Neuron q = neuron_at(i, n, constants, r0, v_reset, save_every_r);
       if (!rerun(x, stored_spikes, stored_h, stored_r, q, i, n, k * chunk, min(steps, k * chunk + chunk), v, r)) {
         v_end = v;
         r_end = r;
@@ -152,16 +151,15 @@ extern "C" __global__ void chunk_first_wrong(
 extern "C" __global__ void chunk_finish(
     const io_t* __restrict__ x, io_t* __restrict__ stored_spikes, acc_t* __restrict__ stored_h,
     acc_t* __restrict__ stored_r,
-    const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
-    const acc_t* __restrict__ refractory, const acc_t* __restrict__ r0,
+    const acc_t* __restrict__ constants, const acc_t* __restrict__ r0,
     const acc_t* __restrict__ start_v, const acc_t* __restrict__ start_r, const acc_t* __restrict__ end_v,
-    const acc_t* __restrict__ end_r, const int* __restrict__ first_wrong, acc_t* __restrict__ v_last,
-    acc_t* __restrict__ r_last, const long long steps, const long long n, const long long chunk,
+    const acc_t* __restrict__ end_r, const int* __restrict__ first_wrong, acc_t* __restrict__ final_state,
+    const long long steps, const long long n, const long long chunk,
     const acc_t v_reset, const int save_every_r) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const long long chunks = (steps + chunk - 1) / chunk, first = first_wrong[i];
-  const Neuron q = neuron_at(i, tau, threshold, tau_r, refractory, r0, v_reset, save_every_r);
+  const Neuron q = neuron_at(i, n, constants, r0, v_reset, save_every_r);
   acc_t v = end_v[(first - 1) * n + i], r = end_r[(first - 1) * n + i];  // exact: chunks before first are
   for (long long k = first; k < chunks; ++k) {
     const long long at = k * n + i;
@@ -177,16 +175,16 @@ extern "C" __global__ void chunk_finish(
     v = end_v[at];
     r = end_r[at];
   }
-  v_last[i] = v;
-  r_last[i] = r;
+  final_state[i] = v;  // [2, n]: v, r
+  final_state[n + i] = r;
 }
 """
 
 # the backward kernels' first parameters: incoming gradients, saved forward, constants
 _BACKWARD_ARGUMENTS = """
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,
-    const acc_t* __restrict__ h_seq, const acc_t* __restrict__ r_seq, const acc_t* __restrict__ tau,
-    const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r, const acc_t* __restrict__ refractory,
+    const acc_t* __restrict__ h_seq, const acc_t* __restrict__ r_seq,
+    const acc_t* __restrict__ constants,  // [4, n]: tau, threshold, tau_r, refractory
     const acc_t* __restrict__ r0"""
 
 _BACKWARD = r"""
@@ -201,7 +199,8 @@ extern "C" __global__ void chunk_backward_transfer(
   const long long id = (long long)blockIdx.x * blockDim.x + threadIdx.x, chunks = (steps + chunk - 1) / chunk;
   if (id >= chunks * n) return;
   const long long k = id / n, i = id % n;
-  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
+  const acc_t a = constants[i], u = constants[n + i], ar = constants[2 * n + i], c = constants[3 * n + i];
+  const acc_t r_init = initial(r0, i);
   const bool trace = has_trace(c, r_init, ar);
   acc_t v_of_v = 1, r_of_v = 0, v_of_r = 0, r_of_r = 1, v_b = 0, r_b = 0;
 #pragma unroll 4
@@ -222,13 +221,13 @@ extern "C" __global__ void chunk_backward_transfer(
 }
 
 extern "C" __global__ void chunk_backward_carries(
-    const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last, const acc_t* __restrict__ transfer,
+    const acc_t* __restrict__ g_final, const acc_t* __restrict__ transfer,  // g_final: dL/d(final v, r) [2, n]
     acc_t* __restrict__ carries,  // [2, chunks, n]: the carry each chunk receives
     const long long steps, const long long n, const long long chunk, const int grads) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, chunks = (steps + chunk - 1) / chunk;
   if (i >= n) return;
   const long long size = chunks * n;
-  acc_t lam_v = HAS_G_V_LAST ? g_v_last[i] : (acc_t)0, lam_r1 = HAS_G_R_LAST ? g_r_last[i] : (acc_t)0;
+  acc_t lam_v = HAS_G_FINAL ? g_final[i] : (acc_t)0, lam_r1 = HAS_G_FINAL ? g_final[n + i] : (acc_t)0;
 #pragma unroll 8
   for (long long k = chunks - 1; k >= 0; --k) {  // unrolled: the loads of several chunks in flight at once
     const long long at = k * n + i;
@@ -243,12 +242,13 @@ extern "C" __global__ void chunk_backward_carries(
 extern "C" __global__ void chunk_backward_apply(
     CHUNK_BACKWARD_ARGS, const acc_t* __restrict__ v0, const acc_t* __restrict__ carries,
     io_t* __restrict__ g_x, acc_t* __restrict__ partial_grads,  // [4, chunks, n]: tau, threshold, tau_r, refractory
-    acc_t* __restrict__ g_params,  // [6, n]: rows 4 and 5 (v0, r0) written by chunk 0
+    acc_t* __restrict__ g_params,  // [6, n] (or null, and partial_grads too): rows 4 and 5 (v0, r0) by chunk 0
     const long long steps, const long long n, const long long chunk, const acc_t v_reset, const int grads) {
   const long long id = (long long)blockIdx.x * blockDim.x + threadIdx.x, chunks = (steps + chunk - 1) / chunk;
   if (id >= chunks * n) return;
   const long long k = id / n, i = id % n, size = chunks * n, first = k * chunk;
-  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i], r_init = r0[i];
+  const acc_t a = constants[i], u = constants[n + i], ar = constants[2 * n + i], c = constants[3 * n + i];
+  const acc_t r_init = initial(r0, i);
   const bool trace = has_trace(c, r_init, ar);
   acc_t lam_v = carries[id], lam_r1 = carries[size + id], lam_h1 = 0;
   ParamGrads g = {0, 0, 0, 0};
@@ -260,11 +260,12 @@ extern "C" __global__ void chunk_backward_apply(
     add_param_grads(g, d, lam_h1, q.rp);
     lam_h1 = d.lam_h;
   }
-  acc_t v_before = v0[i];  // v before the chunk's first step: tau's last term, dL/dh[first] v[first - 1]
+  acc_t v_before = initial(v0, i);  // v before the chunk's first step: tau's last term, dL/dh[first] v[first - 1]
   if (k > 0) {
     const Step q = load_step(first - 1, n, i, 0, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace);
     v_before = reset_value(q.h, sub(sub(q.h, u), q.rp) >= (acc_t)0, u, v_reset);
   }
+  if (!g_params) return;  // no constant or initial state wants a gradient
   partial_grads[id] = g.a + lam_h1 * v_before;
   partial_grads[size + id] = g.u;
   partial_grads[2 * size + id] = g.ar;

@@ -4,6 +4,7 @@ the input's dtype."""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from ...neurons.dynamics import NeuronParameters
@@ -14,28 +15,39 @@ from .launch import flag_overflow
 from .speculation import speculate_and_repair
 
 
-def _parameters(spec: KernelSpec, constants: list[Tensor] | tuple[Tensor, ...], v_reset: float) -> NeuronParameters:
+def _parameters(spec: KernelSpec, constants: Tensor, v_reset: float) -> NeuronParameters:
+    """The per-neuron ``constants [4, N]`` as parameters."""
     return NeuronParameters(*constants, hard_reset=spec.hard_reset, v_reset=v_reset)
 
 
-def torch_forward(spec: KernelSpec, x: Tensor, constants: tuple[Tensor, ...], v0: Tensor, r0: Tensor,
-                  v_reset: float, save: int, non_finite: Tensor | None) -> ForwardRun:  # fmt: skip
+def _start(state: Tensor | None, like: Tensor) -> Tensor:
+    """A start ``v0`` or ``r0 [N]``; ``None`` (the zero state) as zeros."""
+    return torch.zeros_like(like[0]) if state is None else state
+
+
+def torch_forward(spec: KernelSpec, x: Tensor, constants: Tensor, v0: Tensor | None,
+                  r0: Tensor | None, v_reset: float, save: int, non_finite: Tensor | None) -> ForwardRun:  # fmt: skip
     """As the kernels' forward: spikes, ``h``, ``r`` ``[T, N]`` (kept for the backward) and the final
-    ``v``, ``r`` ``[N]``."""
-    run = speculate_and_repair(x, _parameters(spec, constants, v_reset), v0, r0)
+    state ``[2, N]``."""
+    run = speculate_and_repair(x, _parameters(spec, constants, v_reset), _start(v0, x), _start(r0, x))
     if non_finite is not None:
         non_finite.bitwise_or_((~x.isfinite().all()).to(non_finite.dtype))
-    flag_overflow(non_finite, run.h, run.r_last)
-    return ForwardRun(run.spikes, run.h, run.r, (run.h, run.r), run.v_last, run.r_last)
+    final = torch.stack([run.v_last, run.r_last])
+    flag_overflow(non_finite, run.h, final)
+    return ForwardRun(run.spikes, run.h, run.r, (run.h, run.r), final)
 
 
-def torch_backward(spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool,
-                   x_dtype, v_reset: float) -> tuple[Tensor | None, Tensor]:  # fmt: skip
+def torch_backward(spec: KernelSpec, saved: tuple[Tensor | None, ...], given: dict[str, Tensor], want_x: bool,
+                   want_params: bool, x_dtype, v_reset: float) -> tuple[Tensor | None, Tensor | None]:  # fmt: skip
     """As the fused backward kernel, by ``scan_backward``."""
-    h, r_seq, *constants, v0, r0 = saved
+    h, r_seq, constants, v0, r0 = saved
     p = _parameters(spec, constants, v_reset)
-    g_x, g_params = scan_backward(h, r_seq, p, v0, r0, given, spec.surrogate, spec.detach_reset)
-    return (g_x.to(x_dtype) if want_x else None), g_params
+    sequences = {name: g for name, g in given.items() if name != "g_final"}
+    if "g_final" in given:
+        sequences["g_v_last"], sequences["g_r_last"] = given["g_final"]
+    g_x, g_params = scan_backward(h, r_seq, p, _start(v0, h), _start(r0, h), sequences, spec.surrogate,
+                                  spec.detach_reset)  # fmt: skip
+    return (g_x.to(x_dtype) if want_x else None), (g_params if want_params else None)
 
 
 TORCH_KERNELS = Kernels("chunked", torch_forward, torch_backward)

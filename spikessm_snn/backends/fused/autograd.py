@@ -30,11 +30,12 @@ from ...neurons.checks import raise_no_double_backward, raise_non_finite, raise_
 from ...neurons.dynamics import NeuronParameters, NeuronState, reset_potential
 from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..result import MultiStepResult
+from .constants import stacked_constants
 from .launch import cupy_missing, launch
 from .source import GRADIENT_BITS, KernelSpec
 
 SAVE_NOTHING, SAVE_FOR_BACKWARD, SAVE_EVERY_R = 0, 1, 2  # the forward kernel's ``save``
-GRADIENT_NAMES = ("g_spikes", "g_h", "g_r", "g_v_last", "g_r_last")  # the backward's incoming gradients
+GRADIENT_NAMES = ("g_spikes", "g_h", "g_r", "g_final")  # the backward's incoming gradients
 
 
 def gradient_bits(given: dict[str, Tensor], want_x: bool) -> np.int32:
@@ -51,50 +52,48 @@ def backward_follows(*tensors: Tensor) -> bool:
 class ForwardRun(NamedTuple):
     """What a ``Kernels.forward`` gives: spikes ``[T, N]``; ``h`` and ``r`` ``[T, N]`` when recorded
     (else ``None``); ``kept``, the two tensors its backward reads (``None`` without ``save``); the
-    final ``v``, ``r`` ``[N]``."""
+    final state ``[2, N]`` (``v``, ``r``)."""
 
     spikes: Tensor
     h: Tensor | None
     r: Tensor | None
     kept: tuple[Tensor, Tensor] | None
-    v_last: Tensor
-    r_last: Tensor
+    final: Tensor
 
 
 def _launch_forward(
-    spec: KernelSpec, x: Tensor, constants: tuple[Tensor, ...], v0: Tensor, r0: Tensor, v_reset: float, save: int,
+    spec: KernelSpec, x: Tensor, constants: Tensor, v0: Tensor | None, r0: Tensor | None, v_reset: float, save: int,
     non_finite: Tensor | None,
 ) -> ForwardRun:  # fmt: skip
-    """The run from ``v0``, ``r0 [N]``; kept for the backward: ``x`` and the checkpoints ``[2, S, N]``
-    (``v`` and ``r`` before steps ``0, K, 2K, ...``; ``K = spec.segment``); ``non_finite [1]`` (if
-    given) gets bit 1 where the input held NaN or inf and bit 2 where the state passed the input
-    dtype's largest value."""
+    """The run of ``x [T, N]`` with ``constants [4, N]`` from ``v0``, ``r0 [N]`` (``None``: the zero
+    state); kept for the backward: ``x`` and the checkpoints ``[2, S, N]`` (``v`` and ``r`` before
+    steps ``0, K, 2K, ...``; ``K = spec.segment``); ``non_finite [1]`` (if given) gets bit 1 where the
+    input held NaN or inf and bit 2 where the state passed the input dtype's largest value."""
     steps, n = x.shape
-    spikes, v_last, r_last = torch.empty_like(x), torch.empty_like(v0), torch.empty_like(r0)
-    record = save == SAVE_EVERY_R
-    h, r_seq = (torch.empty_like(x, dtype=v0.dtype) for _ in range(2)) if record else (None, None)
-    checkpoints = None if save == SAVE_NOTHING else torch.empty((2, -(-steps // spec.segment), n), dtype=v0.dtype,
+    acc = constants.dtype
+    spikes, final = torch.empty_like(x), torch.empty((2, n), dtype=acc, device=x.device)
+    h, r_seq = torch.empty((2, steps, n), dtype=acc, device=x.device) if save == SAVE_EVERY_R else (None, None)
+    checkpoints = None if save == SAVE_NOTHING else torch.empty((2, -(-steps // spec.segment), n), dtype=acc,
                                                                  device=x.device)  # fmt: skip
-    cp_v, cp_r = (None, None) if checkpoints is None else checkpoints.unbind()
     launch(spec, "neuron_forward", n, x.device,
-           [x, spikes, h, r_seq, cp_v, cp_r, *constants, v0, r0, v_last, r_last, steps, n, v_reset, np.int32(save),
+           [x, spikes, h, r_seq, checkpoints, constants, v0, r0, final, steps, n, v_reset, np.int32(save),
             non_finite])  # fmt: skip
-    return ForwardRun(spikes, h, r_seq, None if checkpoints is None else (x, checkpoints), v_last, r_last)
+    return ForwardRun(spikes, h, r_seq, None if checkpoints is None else (x, checkpoints), final)
 
 
 def _launch_backward(
-    spec: KernelSpec, saved: tuple[Tensor, ...], given: dict[str, Tensor], want_x: bool, x_dtype: torch.dtype,
-    v_reset: float,
-) -> tuple[Tensor | None, Tensor]:  # fmt: skip
+    spec: KernelSpec, saved: tuple[Tensor | None, ...], given: dict[str, Tensor], want_x: bool, want_params: bool,
+    x_dtype: torch.dtype, v_reset: float,
+) -> tuple[Tensor | None, Tensor | None]:  # fmt: skip
     """``dL/dx [T, N]`` (if ``want_x``) and ``dL/d(tau, threshold, tau_r, refractory, v0, r0) [6, N]``
-    from ``saved = (x, checkpoints, tau, threshold, tau_r, refractory, v0, r0)`` and the gradients
-    ``given`` (by ``GRADIENT_NAMES``; a missing one is zero)."""
-    x, checkpoints, *rest = saved
+    (if ``want_params``) from ``saved = (x, checkpoints, constants, v0, r0)`` (``v0``, ``r0`` ``None``
+    for the zero state) and the gradients ``given`` (by ``GRADIENT_NAMES``; a missing one is zero)."""
+    x, checkpoints, constants, v0, r0 = saved
     steps, n = x.shape
     g_x = torch.empty_like(x, dtype=x_dtype) if want_x else None
-    g_params = torch.empty((6, n), dtype=checkpoints.dtype, device=x.device)
+    g_params = torch.empty((6, n), dtype=constants.dtype, device=x.device) if want_params else None
     launch(spec, "neuron_backward", n, x.device, [
-        *(given.get(name) for name in GRADIENT_NAMES), x, *checkpoints.unbind(), *rest, g_x, g_params, steps, n,
+        *(given.get(name) for name in GRADIENT_NAMES), x, checkpoints, constants, v0, r0, g_x, g_params, steps, n,
         v_reset, gradient_bits(given, want_x),
     ])  # fmt: skip
     return g_x, g_params
@@ -102,46 +101,50 @@ def _launch_backward(
 
 @dataclass(frozen=True)
 class Kernels:
-    """A forward (as ``_launch_forward``: a ``ForwardRun``) and a backward over what it kept (as
-    ``_launch_backward``: ``saved = (*kept, tau, threshold, tau_r, refractory, v0, r0)``), and the
-    backend name errors show."""
+    """A forward (as ``_launch_forward``: a ``ForwardRun``; ``v0``, ``r0`` ``None`` for the zero state)
+    and a backward over what it kept (as ``_launch_backward``: ``saved = (*kept, constants, v0, r0)``),
+    and the backend name errors show."""
 
     backend: str
     forward: Callable[..., ForwardRun]
-    backward: Callable[..., tuple[Tensor | None, Tensor]]
+    backward: Callable[..., tuple[Tensor | None, Tensor | None]]
 
 
 SEQUENTIAL = Kernels("cupy", _launch_forward, _launch_backward)
 
 
 class _FusedFunction(torch.autograd.Function):
-    """``x [T, N]``, constants ``[4, N]`` (acc: tau, threshold, tau_r, refractory), ``v0, r0 [N]`` ->
-    spikes ``[T, N]``, ``h`` and ``r`` ``[T, N]`` (recorded, or what the kernels keep; else ``None``)
-    and the final ``v``, ``r`` ``[N]`` by ``kernels`` (the sequential ones, or another forward and
-    backward: ``Kernels``); ``non_finite [1]`` (if given) receives the forward's flag.
+    """``x [T, N]``, constants ``[4, N]`` (acc: tau, threshold, tau_r, refractory), ``v0, r0 [N]``
+    (``None``: the zero state) -> spikes ``[T, N]``, ``h`` and ``r`` ``[T, N]`` (recorded, or what the
+    kernels keep; else ``None``) and the final state ``[2, N]`` by ``kernels`` (the sequential ones,
+    or another forward and backward: ``Kernels``); ``non_finite [1]`` (if given) receives the
+    forward's flag.
 
     Gradients are not materialised: an output nobody used passes ``None`` to the backward, whose
-    kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` is computed only when ``x`` wants it.
-    The backward is not itself differentiable: ``create_graph=True`` raises."""
+    kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` and the constants' and state's gradients
+    are computed only when wanted. The backward is not itself differentiable: ``create_graph=True``
+    raises."""
 
     @staticmethod
     def forward(ctx: Any, x, constants, v0, r0, spec, v_reset, save, non_finite, kernels):
         ctx.set_materialize_grads(False)
-        rows = constants.unbind()
-        run = kernels.forward(spec, x, rows, v0, r0, v_reset, save, non_finite)
-        ctx.save_for_backward(*run.kept, *rows, v0, r0)
+        run = kernels.forward(spec, x, constants, v0, r0, v_reset, save, non_finite)
+        ctx.save_for_backward(*run.kept, constants, v0, r0)
         ctx.spec, ctx.v_reset, ctx.x_dtype, ctx.kernels = spec, v_reset, x.dtype, kernels
-        return run.spikes, run.h, run.r, run.v_last, run.r_last
+        return run.spikes, run.h, run.r, run.final
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor | None):
         if torch.is_grad_enabled():
             raise_no_double_backward(ctx.kernels.backend)
         given = {name: g.contiguous() for name, g in zip(GRADIENT_NAMES, grads, strict=True) if g is not None}
+        want_x, want_constants, want_v0, want_r0 = ctx.needs_input_grad[:4]
+        want_params = want_constants or want_v0 or want_r0
         g_x, g_params = ctx.kernels.backward(
-            ctx.spec, ctx.saved_tensors, given, ctx.needs_input_grad[0], ctx.x_dtype, ctx.v_reset
+            ctx.spec, ctx.saved_tensors, given, want_x, want_params, ctx.x_dtype, ctx.v_reset
         )
-        return g_x, g_params[:4], g_params[4], g_params[5], None, None, None, None, None
+        return (g_x, g_params[:4] if want_constants else None, g_params[4] if want_v0 else None,
+                g_params[5] if want_r0 else None, None, None, None, None, None)  # fmt: skip
 
 
 def _raise_for(non_finite: Tensor | None, dtype: torch.dtype) -> None:
@@ -158,7 +161,7 @@ def _raise_for(non_finite: Tensor | None, dtype: torch.dtype) -> None:
 
 def run_fused(
     x_seq: Tensor,
-    state: NeuronState,
+    state: NeuronState | None,
     p: NeuronParameters,
     spike_fn: SpikeFunction,
     detach_reset: bool = False,
@@ -166,40 +169,39 @@ def run_fused(
     check_finite: bool = True,
     kernels: Kernels = SEQUENTIAL,
 ) -> MultiStepResult:
-    """``x_seq [T, B, ...]`` (any layout; copied if not contiguous) on a CUDA device; NaN/inf in
-    the input and a state beyond the input dtype's range are found by the forward kernel as it
-    runs, and raise when ``check_finite``. Other ``kernels`` over the same saved tensors (``'chunked'``)
-    share this wrapper."""
+    """``x_seq [T, B, ...]`` (any layout; copied if not contiguous) on a CUDA device, from ``state``
+    (``None``: the zero state, read as zeros by the kernels, none made); NaN/inf in the input and a
+    state beyond the input dtype's range are found by the forward kernel as it runs, and raise when
+    ``check_finite``. Other ``kernels`` over the same saved tensors (``'chunked'``) share this wrapper."""
     steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
     acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
     x = x_seq.reshape(steps, -1).contiguous()
-
-    values = (p.tau, p.threshold, p.tau_r, p.refractory)
-    constants = torch.stack([value.to(acc).expand(step_shape) for value in values]).reshape(4, -1)  # one copy
-    v0, r0 = (s.to(acc).reshape(-1).contiguous() for s in state)
+    constants = stacked_constants((p.tau, p.threshold, p.tau_r, p.refractory), step_shape, acc)
+    v0, r0 = (None, None) if state is None else (s.to(acc).reshape(-1).contiguous() for s in state)
     spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset)
     non_finite = torch.zeros(1, dtype=torch.int32, device=x.device) if check_finite else None
     if not record and not backward_follows(x_seq, constants, v0, r0):
-        run = kernels.forward(spec, x, constants.unbind(), v0, r0, p.v_reset, SAVE_NOTHING, non_finite)
+        run = kernels.forward(spec, x, constants, v0, r0, p.v_reset, SAVE_NOTHING, non_finite)
         _raise_for(non_finite, x.dtype)
-        final = NeuronState(run.v_last.reshape(step_shape).to(x.dtype), run.r_last.reshape(step_shape).to(x.dtype))
-        return MultiStepResult(run.spikes.reshape(x_seq.shape), final)
+        final = run.final.view(2, *step_shape)
+        final = final if final.dtype == x.dtype else final.to(x.dtype)
+        return MultiStepResult(run.spikes.view(x_seq.shape), NeuronState(final[0], final[1]))
     save = SAVE_EVERY_R if record else SAVE_FOR_BACKWARD
-    spikes, h, r_seq, v_last, r_last = _FusedFunction.apply(
-        x, constants, v0, r0, spec, p.v_reset, save, non_finite, kernels
-    )
+    spikes, h, r_seq, final = _FusedFunction.apply(x, constants, v0, r0, spec, p.v_reset, save, non_finite, kernels)
     _raise_for(non_finite, x.dtype)
 
     def shaped(t: Tensor) -> Tensor:
-        return t.reshape(*t.shape[:-1], *step_shape).to(x_seq.dtype)
+        t = t.view(*t.shape[:-1], *step_shape)
+        return t if t.dtype == x_seq.dtype else t.to(x_seq.dtype)
 
-    final = NeuronState(shaped(v_last), shaped(r_last))
+    final = shaped(final)
+    state = NeuronState(final[0], final[1])
     if not record:
-        return MultiStepResult(shaped(spikes), final)
+        return MultiStepResult(shaped(spikes), state)
     s = spikes.to(acc)
-    per_neuron_p = NeuronParameters(*constants.unbind(), hard_reset=p.hard_reset, v_reset=p.v_reset)
+    per_neuron_p = NeuronParameters(*constants, hard_reset=p.hard_reset, v_reset=p.v_reset)
     v_seq = reset_potential(h, s.detach() if detach_reset else s, per_neuron_p)
-    return MultiStepResult(shaped(spikes), final, shaped(v_seq), shaped(r_seq))
+    return MultiStepResult(shaped(spikes), state, shaped(v_seq), shaped(r_seq))
 
 
 def fused_unsupported(x_seq: Tensor, p: NeuronParameters, spike_fn: SpikeFunction) -> str | None:

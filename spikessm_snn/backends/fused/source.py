@@ -27,7 +27,7 @@ from ...neurons.surrogate import Surrogate
 FORWARD_CHUNK = 32  # steps of input in registers per thread, double-buffered; halved for float64
 BACKWARD_CHUNK = 16  # steps a backward segment (between checkpoints; its loads double-buffered); halved for float64
 # The backward's ``grads``: which gradients exist (a missing one's pointer may be null), and whether dL/dx is wanted
-GRADIENT_BITS = {"g_spikes": 1, "g_h": 2, "g_r": 4, "g_v_last": 8, "g_r_last": 16, "g_x": 32}
+GRADIENT_BITS = {"g_spikes": 1, "g_h": 2, "g_r": 4, "g_final": 8, "g_x": 32}
 _C_TYPES = {"float16": "__half", "bfloat16": "__nv_bfloat16", "float32": "float", "float64": "double"}
 _TO_ACC = {"__half": "__half2float", "__nv_bfloat16": "__bfloat162float"}
 _FROM_FLOAT = {"__half": "__float2half_rn", "__nv_bfloat16": "__float2bfloat16_rn"}
@@ -119,6 +119,10 @@ __device__ __forceinline__ acc_t sub(acc_t a, acc_t b) {{ return __{sfx}sub_rn(a
 __device__ __forceinline__ bool has_trace(acc_t c, acc_t r0, acc_t tau_r) {{
   return c != (acc_t)0 || r0 != (acc_t)0 || !isfinite(tau_r);
 }}
+// a neuron's initial v or r: given per neuron, or (a null pointer: the zero state) 0
+__device__ __forceinline__ acc_t initial(const acc_t* state, const long long i) {{
+  return state ? state[i] : (acc_t)0;
+}}
 // the membrane after reset from the charged potential h and the spike s
 __device__ __forceinline__ acc_t reset_value(acc_t h, bool s, acc_t u, acc_t v_reset) {{
   return s ? (HARD_RESET ? v_reset : sub(h, u)) : h;
@@ -138,22 +142,23 @@ __device__ __forceinline__ bool neuron_update(
 
 _FORWARD = r"""
 // h = tau v + x;  z = (h - u) - r;  s = z >= 0;  v = reset(h, s);  r = tau_r r + c s, from v0, r0 [n]
-// to v_last, r_last [n]. save: 0 nothing; 1 the state (v, r) before every BCHUNK-th step into
-// cp_v, cp_r [ceil(T / BCHUNK), n] (what the backward recomputes from); 2 that, and every h and r
+// (null: zero) to final_state [2, n] (v, r), constants [4, n] (tau, threshold, tau_r, refractory).
+// save: 0 nothing; 1 the state (v, r) before every BCHUNK-th step into checkpoints
+// [2, ceil(T / BCHUNK), n] (what the backward recomputes from); 2 that, and every h and r
 // (recorded). Pointers a save leaves unused may be null. non_finite: null, or or-ed with 1 on NaN/inf
 // in x and with 2 where h or r passed the input dtype's largest value (the state overflowed it).
 extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
-    acc_t* __restrict__ cp_v, acc_t* __restrict__ cp_r,
-    const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
-    const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
-    acc_t* __restrict__ v_last, acc_t* __restrict__ r_last, const long long steps, const long long n,
+    acc_t* __restrict__ checkpoints, const acc_t* __restrict__ constants, const acc_t* __restrict__ v0,
+    const acc_t* __restrict__ r0, acc_t* __restrict__ final_state, const long long steps, const long long n,
     const acc_t v_reset, const int save, int* __restrict__ non_finite) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
-  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
-  acc_t v = v0[i], r = r0[i];
+  const acc_t a = constants[i], u = constants[n + i], ar = constants[2 * n + i], c = constants[3 * n + i];
+  acc_t* cp_v = checkpoints;
+  acc_t* cp_r = save ? checkpoints + (steps + BCHUNK - 1) / BCHUNK * n : checkpoints;
+  acc_t v = initial(v0, i), r = initial(r0, i);
   io_t next[CHUNK];
 #pragma unroll
   for (int k = 0; k < CHUNK; ++k) next[k] = x[(k < steps ? k : steps - 1) * n + i];
@@ -187,8 +192,8 @@ extern "C" __global__ void neuron_forward(
       }
     }
   }
-  v_last[i] = v;
-  r_last[i] = r;
+  final_state[i] = v;
+  final_state[n + i] = r;
   if ((!finite || !bounded) && non_finite) atomicOr(non_finite, (finite ? 0 : 1) | (bounded ? 0 : 2));
 }
 """
@@ -276,16 +281,17 @@ __device__ __forceinline__ void load_segment(
 // flight while one is computed.
 extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
-    const acc_t* __restrict__ g_v_last, const acc_t* __restrict__ g_r_last,  // dL/d(final state) [n]
-    const io_t* __restrict__ x, const acc_t* __restrict__ cp_v, const acc_t* __restrict__ cp_r,
-    const acc_t* __restrict__ tau, const acc_t* __restrict__ threshold, const acc_t* __restrict__ tau_r,
-    const acc_t* __restrict__ refractory, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
-    io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n]: tau, threshold, tau_r, refractory, v0, r0
+    const acc_t* __restrict__ g_final,  // dL/d(final state) [2, n]: v, r
+    const io_t* __restrict__ x, const acc_t* __restrict__ checkpoints,  // [2, ceil(T / BCHUNK), n]: v, r
+    const acc_t* __restrict__ constants, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
+    io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n] or null: tau, threshold, tau_r, refractory, v0, r0
     const long long steps, const long long n, const acc_t v_reset, const int grads) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const acc_t a = tau[i], u = threshold[i], ar = tau_r[i], c = refractory[i];
-  acc_t lam_v = HAS_G_V_LAST ? g_v_last[i] : (acc_t)0, lam_r1 = HAS_G_R_LAST ? g_r_last[i] : (acc_t)0;
+  const acc_t a = constants[i], u = constants[n + i], ar = constants[2 * n + i], c = constants[3 * n + i];
+  const acc_t* cp_v = checkpoints;
+  const acc_t* cp_r = checkpoints + (steps + BCHUNK - 1) / BCHUNK * n;
+  acc_t lam_v = HAS_G_FINAL ? g_final[i] : (acc_t)0, lam_r1 = HAS_G_FINAL ? g_final[n + i] : (acc_t)0;
   acc_t lam_h1 = 0;
   ParamGrads g = {0, 0, 0, 0};
   long long start = (steps - 1) / BCHUNK * BCHUNK;
@@ -316,7 +322,8 @@ extern "C" __global__ void neuron_backward(
       }
     }
   }
-  g_params[i] = g.a + lam_h1 * v0[i];  // the first step's h = tau v0 + x
+  if (!g_params) return;  // no constant or initial state wants a gradient
+  g_params[i] = g.a + lam_h1 * initial(v0, i);  // the first step's h = tau v0 + x
   g_params[n + i] = g.u;
   g_params[2 * n + i] = g.ar;
   g_params[3 * n + i] = g.c;

@@ -1,0 +1,40 @@
+"""The neuron constants as the kernels read them: ``[4, N]`` (tau, threshold, tau_r, refractory), one
+value per neuron, in the accumulator type.
+
+Stacking them is a copy and a handful of host operations a call. Values that take no gradient (the
+fixed constants a neuron rounds once per dtype and keeps: the same tensor objects call after call)
+are stacked once and the copy kept, keyed by the values' identities and version counters (an
+in-place change, or another tensor, misses), the step shape and the dtype. A value that takes a
+gradient is stacked at every call, so that autograd sees the stack; so is an inference tensor
+(it keeps no version counter).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import Tensor
+
+KEPT = 32  # stacks kept, the least recently used dropped first
+_kept: OrderedDict[tuple, tuple[tuple[Tensor, ...], Tensor]] = OrderedDict()
+
+
+def _stack(values: tuple[Tensor, ...], step_shape: torch.Size, acc: torch.dtype) -> Tensor:
+    return torch.stack([value.to(acc).expand(step_shape) for value in values]).reshape(4, -1)  # one copy
+
+
+def stacked_constants(values: tuple[Tensor, ...], step_shape: torch.Size, acc: torch.dtype) -> Tensor:
+    """``values`` (each broadcastable to ``step_shape``) as ``[4, prod(step_shape)]`` in ``acc``."""
+    if any(value.requires_grad or value.is_inference() for value in values):
+        return _stack(values, step_shape, acc)
+    key = (tuple(id(value) for value in values), tuple(value._version for value in values), step_shape, acc)
+    found = _kept.get(key)
+    if found is not None:
+        _kept.move_to_end(key)
+        return found[1]
+    stacked = _stack(values, step_shape, acc)
+    _kept[key] = (values, stacked)  # holding the values keeps their ids from being reused
+    if len(_kept) > KEPT:
+        _kept.popitem(last=False)
+    return stacked

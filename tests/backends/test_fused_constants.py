@@ -1,0 +1,45 @@
+"""The fused kernels' constants ``[4, N]``: stacked once for fixed values, at every call for trained ones."""
+
+from __future__ import annotations
+
+import torch
+
+from spikessm_snn.backends.fused import constants
+from spikessm_snn.backends.fused.constants import stacked_constants
+
+
+def _values(randn) -> tuple[torch.Tensor, ...]:
+    return randn(3).sigmoid(), randn(3).exp(), randn(()).sigmoid(), randn(2, 1).exp()
+
+
+def test_the_stack_holds_each_value_broadcast_per_neuron(randn) -> None:
+    values = _values(randn)
+    stacked = stacked_constants(values, torch.Size((2, 3)), torch.float64)
+    assert stacked.shape == (4, 6) and stacked.dtype == torch.float64
+    for row, value in zip(stacked, values, strict=True):
+        assert torch.equal(row, value.double().expand(2, 3).reshape(-1))
+
+
+def test_fixed_values_are_stacked_once_until_one_changes(randn) -> None:
+    values = _values(randn)
+    first = stacked_constants(values, torch.Size((2, 3)), torch.float32)
+    assert stacked_constants(values, torch.Size((2, 3)), torch.float32) is first
+    assert stacked_constants(values, torch.Size((2, 3)), torch.float64) is not first
+    values[1].mul_(2.0)  # in place: its version counter moves
+    again = stacked_constants(values, torch.Size((2, 3)), torch.float32)
+    assert again is not first and torch.equal(again[1], values[1].float().expand(2, 3).reshape(-1))
+
+
+def test_values_that_take_a_gradient_are_stacked_at_every_call(randn) -> None:
+    raw = randn(3).requires_grad_()
+    values = (raw.sigmoid(), *_values(randn)[1:])
+    first = stacked_constants(values, torch.Size((2, 3)), torch.float32)
+    assert first.grad_fn is not None and stacked_constants(values, torch.Size((2, 3)), torch.float32) is not first
+    first[0].sum().backward()
+    torch.testing.assert_close(raw.grad, 2 * values[0].detach() * (1 - values[0].detach()))
+
+
+def test_at_most_kept_stacks_are_held(randn) -> None:
+    for _ in range(constants.KEPT + 5):
+        stacked_constants(_values(randn), torch.Size((2, 3)), torch.float32)
+    assert len(constants._kept) <= constants.KEPT
