@@ -1,4 +1,4 @@
-"""Backend ``'cupy'``: fused multi-step CUDA kernels (template, launcher, autograd wrapper)."""
+"""Backend ``'cupy'``: fused multi-step CUDA kernels (template, launcher, constants, autograd wrapper)."""
 
 from .autograd import fused_unsupported, run_fused
 from .launch import cupy_missing
