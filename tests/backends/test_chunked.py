@@ -12,7 +12,7 @@ import logging
 
 import pytest
 import torch
-from fused_without_gpu import assert_compiles_for_gpu_without_spills
+from fused_without_gpu import assert_compiles_for_gpu_without_spills, kernel_parameters
 from test_fused import ANY_SURROGATE, NEURONS, _assert_equal_to_the_reference, _compare, _given_state, on_backend
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
@@ -123,8 +123,7 @@ def kernels_on_the_cpu(kernels_on_cpu, monkeypatch):
     monkeypatch.setattr(autograd, "launch", kernels_on_cpu.launch)
     kernels_on_cpu.calls.clear()
 
-    def run(neuron, x, state, record):
-        state = zero_state(x[0]) if state is None else state
+    def run(neuron, x, state, record):  # state None: the zero state, read from null pointers
         p = neuron.parameters_for(x[0], x.dtype)
         return run_fused(x, state, p, neuron.spike_fn, neuron.detach_reset, record, neuron.check_finite,
                          CHUNKED_KERNELS)  # fmt: skip
@@ -169,6 +168,26 @@ def test_the_kernels_on_the_cpu_with_short_chunks_and_few_repairs(name, passes, 
     monkeypatch.setattr(speculation, "REPAIR_PASSES", passes)
     x, state = _given_state(203)
     _assert_equal_to_the_reference(_compare(name, x, kernels_on_the_cpu, state=state), 0.0, 1e-12)
+
+
+@pytest.mark.parametrize("passes", [0, 1, 3])
+def test_the_first_wrong_chunk_is_found_with_or_without_its_kernel(passes, kernels_on_the_cpu, kernels_on_cpu,
+                                                                   monkeypatch) -> None:  # fmt: skip
+    """The last repair pass records each neuron's first chunk whose start differs from the previous
+    chunk's end (``chunk_first_wrong`` runs only without repairs): the finish gets exactly that chunk."""
+    monkeypatch.setattr(speculation, "CHUNK_STEPS", 8)
+    monkeypatch.setattr(speculation, "REPAIR_PASSES", passes)
+    x, state = _given_state(203)
+    _assert_equal_to_the_reference(_compare("srr_trainable", x, kernels_on_the_cpu, state=state), 0.0, 1e-12)
+    names = [name for _, name, _ in kernels_on_cpu.calls]
+    assert names.count("chunk_repair") == passes and ("chunk_first_wrong" in names) == (passes == 0)
+    spec, _, args = next(call for call in kernels_on_cpu.calls if call[1] == "chunk_finish")
+    labels = [label for _, label in kernel_parameters(chunked_source(spec), "chunk_finish")]
+    found = dict(zip(labels, args, strict=True))
+    wrong = (found["end_v"][:-1] != found["start_v"][1:]) | (found["end_r"][:-1] != found["start_r"][1:])
+    chunks = wrong.shape[0] + 1
+    expected = torch.where(wrong.any(0), wrong.int().argmax(0) + 1, chunks)
+    assert int((expected < chunks).sum()) > 0 and torch.equal(found["first_wrong"].long(), expected.long())
 
 
 def test_the_kernels_on_the_cpu_fall_back_where_chunks_never_meet(kernels_on_the_cpu, monkeypatch) -> None:

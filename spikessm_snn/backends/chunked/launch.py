@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, ForwardRun, Kernels, gradient_bits
+from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, ForwardRun, Kernels, gradient_bits, steps_and_neurons
 from ..fused.launch import launch
 from ..fused.source import KernelSpec
 from . import speculation
@@ -32,14 +32,14 @@ def launch_chunked_forward(
     its ``REPAIR_PASSES`` repairs and the finish (both read at the call). ``h`` and ``r`` ``[T, N]`` are
     always written (the repairs compare with them) and kept for the backward."""
     chunk, passes = speculation.CHUNK_STEPS, speculation.REPAIR_PASSES
-    steps, n = x.shape
+    steps, n = steps_and_neurons(x)
     chunks = math.ceil(steps / chunk)
     acc = constants.dtype
-    spikes = torch.empty_like(x)
-    h, r_seq = torch.empty((2, steps, n), dtype=acc, device=x.device)
+    spikes = torch.empty_like(x, memory_format=torch.contiguous_format)
+    h, r_seq = torch.empty((2, *x.shape), dtype=acc, device=x.device)
     starts_and_ends = torch.empty((6, chunks, n), dtype=acc, device=x.device).unbind()
     starts, ends = list(starts_and_ends[:2]), list(starts_and_ends[2:])
-    final = torch.empty((2, n), dtype=acc, device=x.device)
+    final = torch.empty((2, *x.shape[1:]), dtype=acc, device=x.device)
     every_r = np.int32(save == SAVE_EVERY_R)
     neuron = [x, spikes, h, r_seq, constants]
     threads = chunks * n
@@ -48,12 +48,14 @@ def launch_chunked_forward(
     launch(spec, "chunk_speculate", threads, x.device,
            [*neuron, v0, r0, *starts, *ends[:2], first_wrong, *shape, v_reset, every_r, non_finite],
            chunked_source)  # fmt: skip
-    for _ in range(passes):
+    for done in range(1, passes + 1):  # the last pass also finds each neuron's first wrong chunk
         launch(spec, "chunk_repair", threads, x.device,
-               [*neuron, r0, *starts, *ends, *shape, v_reset, every_r], chunked_source)  # fmt: skip
+               [*neuron, r0, *starts, *ends, *shape, v_reset, every_r, first_wrong if done == passes else None],
+               chunked_source)  # fmt: skip
         ends = ends[2:] + ends[:2]
-    launch(spec, "chunk_first_wrong", threads, x.device, [*starts, *ends[:2], first_wrong, *shape],
-           chunked_source)  # fmt: skip
+    if passes == 0:
+        launch(spec, "chunk_first_wrong", threads, x.device, [*starts, *ends[:2], first_wrong, *shape],
+               chunked_source)  # fmt: skip
     launch(spec, "chunk_finish", n, x.device,
            [*neuron, r0, *starts, *ends[:2], first_wrong, final, *shape, v_reset, every_r],
            chunked_source)  # fmt: skip
@@ -69,9 +71,9 @@ def launch_chunked_backward(
     carries, rerun."""
     chunk = speculation.CHUNK_STEPS
     h, r_seq, constants, v0, r0 = saved
-    steps, n = h.shape
+    steps, n = steps_and_neurons(h)
     chunks = math.ceil(steps / chunk)
-    g_x = torch.empty_like(h, dtype=x_dtype) if want_x else None
+    g_x = torch.empty_like(h, dtype=x_dtype, memory_format=torch.contiguous_format) if want_x else None
     bits = gradient_bits(given, want_x)
     transfer = torch.empty((6, chunks, n), dtype=h.dtype, device=h.device)
     carries = torch.empty((2, chunks, n), dtype=h.dtype, device=h.device)

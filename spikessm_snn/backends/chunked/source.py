@@ -11,7 +11,8 @@ launch order:
   ends double-buffered): a chunk whose start differs from the previous chunk's end reruns from it until its state meets
   the stored one bit for bit (``v`` from the stored ``h`` and spike, and ``r``);
 - ``chunk_first_wrong``: per neuron, the first chunk whose start still differs from the previous
-  chunk's end (``atomicMin``);
+  chunk's end (``atomicMin``); the last repair pass finds the same itself, so this runs only
+  without repairs;
 - ``chunk_finish``: one thread per neuron walks the chunks from there in order, rerunning the
   wrong ones from their true start (sequential where chunks never meet), and writes the final state.
 
@@ -117,9 +118,10 @@ extern "C" __global__ void chunk_repair(
     const acc_t* __restrict__ constants, const acc_t* __restrict__ r0,
     acc_t* __restrict__ start_v, acc_t* __restrict__ start_r, const acc_t* __restrict__ end_v,
     const acc_t* __restrict__ end_r, acc_t* __restrict__ next_end_v, acc_t* __restrict__ next_end_r,
-    const long long steps, const long long n, const long long chunk, const acc_t v_reset, const int save_every_r) {
-  const long long id = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (id >= (steps + chunk - 1) / chunk * n) return;
+    const long long steps, const long long n, const long long chunk, const acc_t v_reset, const int save_every_r,
+    int* __restrict__ first_wrong) {
+  const long long id = (long long)blockIdx.x * blockDim.x + threadIdx.x, chunks = (steps + chunk - 1) / chunk;
+  if (id >= chunks * n) return;
   const long long k = id / n, i = id % n;
   acc_t v_end = end_v[id], r_end = end_r[id];
   if (k > 0) {
@@ -136,6 +138,11 @@ extern "C" __global__ void chunk_repair(
   }
   next_end_v[id] = v_end;
   next_end_r[id] = r_end;
+  // On the last pass (first_wrong given): after it, chunk k + 1 starts from this chunk's end before
+  // the pass, so it is wrong exactly where that end moved (chunk_first_wrong's test, without a launch)
+  if (first_wrong && k + 1 < chunks && !(v_end == end_v[id] && r_end == end_r[id])) {
+    atomicMin(first_wrong + i, (int)(k + 1));
+  }
 }
 
 extern "C" __global__ void chunk_first_wrong(

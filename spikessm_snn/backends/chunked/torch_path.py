@@ -27,27 +27,31 @@ def _start(state: Tensor | None, like: Tensor) -> Tensor:
 
 def torch_forward(spec: KernelSpec, x: Tensor, constants: Tensor, v0: Tensor | None,
                   r0: Tensor | None, v_reset: float, save: int, non_finite: Tensor | None) -> ForwardRun:  # fmt: skip
-    """As the kernels' forward: spikes, ``h``, ``r`` ``[T, N]`` (kept for the backward) and the final
-    state ``[2, N]``."""
-    run = speculate_and_repair(x, _parameters(spec, constants, v_reset), _start(v0, x), _start(r0, x))
+    """As the kernels' forward: spikes, ``h``, ``r`` in ``x``'s shape ``[T, ...]`` (kept for the
+    backward) and the final state ``[2, ...]``."""
+    flat = x.reshape(x.shape[0], -1)
+    run = speculate_and_repair(flat, _parameters(spec, constants, v_reset), _start(v0, flat), _start(r0, flat))
     if non_finite is not None:
         non_finite.bitwise_or_((~x.isfinite().all()).to(non_finite.dtype))
-    final = torch.stack([run.v_last, run.r_last])
+    final = torch.stack([run.v_last, run.r_last]).view(2, *x.shape[1:])
     flag_overflow(non_finite, run.h, final)
-    return ForwardRun(run.spikes, run.h, run.r, (run.h, run.r), final)
+    h, r_seq = run.h.view(x.shape), run.r.view(x.shape)
+    return ForwardRun(run.spikes.view(x.shape), h, r_seq, (h, r_seq), final)
 
 
 def torch_backward(spec: KernelSpec, saved: tuple[Tensor | None, ...], given: dict[str, Tensor], want_x: bool,
                    want_params: bool, x_dtype, v_reset: float) -> tuple[Tensor | None, Tensor | None]:  # fmt: skip
     """As the fused backward kernel, by ``scan_backward``."""
     h, r_seq, constants, v0, r0 = saved
+    shape = h.shape
+    h, r_seq = h.reshape(shape[0], -1), r_seq.reshape(shape[0], -1)
     p = _parameters(spec, constants, v_reset)
-    sequences = {name: g for name, g in given.items() if name != "g_final"}
+    sequences = {name: g.reshape(h.shape) for name, g in given.items() if name != "g_final"}
     if "g_final" in given:
-        sequences["g_v_last"], sequences["g_r_last"] = given["g_final"]
+        sequences["g_v_last"], sequences["g_r_last"] = given["g_final"].reshape(2, -1)
     g_x, g_params = scan_backward(h, r_seq, p, _start(v0, h), _start(r0, h), sequences, spec.surrogate,
                                   spec.detach_reset)  # fmt: skip
-    return (g_x.to(x_dtype) if want_x else None), (g_params if want_params else None)
+    return (g_x.view(shape).to(x_dtype) if want_x else None), (g_params if want_params else None)
 
 
 TORCH_KERNELS = Kernels("chunked", torch_forward, torch_backward)

@@ -49,10 +49,16 @@ def backward_follows(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors)
 
 
+def steps_and_neurons(x: Tensor) -> tuple[int, int]:
+    """``T`` and ``N`` of ``x [T, ...]``, which the kernels read as ``[T, N]`` (row-major)."""
+    steps = x.shape[0]
+    return steps, x.numel() // steps
+
+
 class ForwardRun(NamedTuple):
-    """What a ``Kernels.forward`` gives: spikes ``[T, N]``; ``h`` and ``r`` ``[T, N]`` when recorded
-    (else ``None``); ``kept``, the two tensors its backward reads (``None`` without ``save``); the
-    final state ``[2, N]`` (``v``, ``r``)."""
+    """What a ``Kernels.forward`` of ``x [T, ...]`` gives: spikes ``[T, ...]``; ``h`` and ``r``
+    ``[T, ...]`` when recorded (else ``None``); ``kept``, the two tensors its backward reads (``None``
+    without ``save``); the final state ``[2, ...]`` (``v``, ``r``: one step's shape each)."""
 
     spikes: Tensor
     h: Tensor | None
@@ -65,14 +71,17 @@ def _launch_forward(
     spec: KernelSpec, x: Tensor, constants: Tensor, v0: Tensor | None, r0: Tensor | None, v_reset: float, save: int,
     non_finite: Tensor | None,
 ) -> ForwardRun:  # fmt: skip
-    """The run of ``x [T, N]`` with ``constants [4, N]`` from ``v0``, ``r0 [N]`` (``None``: the zero
-    state); kept for the backward: ``x`` and the checkpoints ``[2, S, N]`` (``v`` and ``r`` before
-    steps ``0, K, 2K, ...``; ``K = spec.segment``); ``non_finite [1]`` (if given) gets bit 1 where the
-    input held NaN or inf and bit 2 where the state passed the input dtype's largest value."""
-    steps, n = x.shape
+    """The run of ``x [T, ...]`` (contiguous: ``[T, N]`` to the kernel) with ``constants [4, N]``
+    from ``v0``, ``r0 [N]`` (``None``: the zero state); outputs in ``x``'s shape, so that no view
+    stands between them and autograd. Kept for the backward: ``x`` and the checkpoints ``[2, S, N]``
+    (``v`` and ``r`` before steps ``0, K, 2K, ...``; ``K = spec.segment``); ``non_finite [1]`` (if
+    given) gets bit 1 where the input held NaN or inf and bit 2 where the state passed the input
+    dtype's largest value."""
+    steps, n = steps_and_neurons(x)
     acc = constants.dtype
-    spikes, final = torch.empty_like(x), torch.empty((2, n), dtype=acc, device=x.device)
-    h, r_seq = torch.empty((2, steps, n), dtype=acc, device=x.device) if save == SAVE_EVERY_R else (None, None)
+    spikes = torch.empty_like(x, memory_format=torch.contiguous_format)
+    final = torch.empty((2, *x.shape[1:]), dtype=acc, device=x.device)
+    h, r_seq = torch.empty((2, *x.shape), dtype=acc, device=x.device) if save == SAVE_EVERY_R else (None, None)
     checkpoints = None if save == SAVE_NOTHING else torch.empty((2, -(-steps // spec.segment), n), dtype=acc,
                                                                  device=x.device)  # fmt: skip
     launch(spec, "neuron_forward", n, x.device,
@@ -85,12 +94,13 @@ def _launch_backward(
     spec: KernelSpec, saved: tuple[Tensor | None, ...], given: dict[str, Tensor], want_x: bool, want_params: bool,
     x_dtype: torch.dtype, v_reset: float,
 ) -> tuple[Tensor | None, Tensor | None]:  # fmt: skip
-    """``dL/dx [T, N]`` (if ``want_x``) and ``dL/d(tau, threshold, tau_r, refractory, v0, r0) [6, N]``
-    (if ``want_params``) from ``saved = (x, checkpoints, constants, v0, r0)`` (``v0``, ``r0`` ``None``
-    for the zero state) and the gradients ``given`` (by ``GRADIENT_NAMES``; a missing one is zero)."""
+    """``dL/dx`` in ``x``'s shape (if ``want_x``) and ``dL/d(tau, threshold, tau_r, refractory, v0, r0)
+    [6, N]`` (if ``want_params``) from ``saved = (x, checkpoints, constants, v0, r0)`` (``v0``, ``r0``
+    ``None`` for the zero state) and the gradients ``given`` (by ``GRADIENT_NAMES``, contiguous; a
+    missing one is zero)."""
     x, checkpoints, constants, v0, r0 = saved
-    steps, n = x.shape
-    g_x = torch.empty_like(x, dtype=x_dtype) if want_x else None
+    steps, n = steps_and_neurons(x)
+    g_x = torch.empty_like(x, dtype=x_dtype, memory_format=torch.contiguous_format) if want_x else None
     g_params = torch.empty((6, n), dtype=constants.dtype, device=x.device) if want_params else None
     launch(spec, "neuron_backward", n, x.device, [
         *(given.get(name) for name in GRADIENT_NAMES), x, checkpoints, constants, v0, r0, g_x, g_params, steps, n,
@@ -114,11 +124,11 @@ SEQUENTIAL = Kernels("cupy", _launch_forward, _launch_backward)
 
 
 class _FusedFunction(torch.autograd.Function):
-    """``x [T, N]``, constants ``[4, N]`` (acc: tau, threshold, tau_r, refractory), ``v0, r0 [N]``
-    (``None``: the zero state) -> spikes ``[T, N]``, ``h`` and ``r`` ``[T, N]`` (recorded, or what the
-    kernels keep; else ``None``) and the final state ``[2, N]`` by ``kernels`` (the sequential ones,
-    or another forward and backward: ``Kernels``); ``non_finite [1]`` (if given) receives the
-    forward's flag.
+    """``x [T, ...]`` (contiguous), constants ``[4, N]`` (acc: tau, threshold, tau_r, refractory),
+    ``v0, r0 [N]`` (``None``: the zero state) -> spikes ``[T, ...]``, ``h`` and ``r`` ``[T, ...]``
+    (recorded, or what the kernels keep; else ``None``) and the final state ``[2, ...]`` by
+    ``kernels`` (the sequential ones, or another forward and backward: ``Kernels``); ``non_finite
+    [1]`` (if given) receives the forward's flag.
 
     Gradients are not materialised: an output nobody used passes ``None`` to the backward, whose
     kernel skips it (no ``[T, N]`` zeros), and ``dL/dx`` and the constants' and state's gradients
@@ -147,6 +157,16 @@ class _FusedFunction(torch.autograd.Function):
                 g_params[5] if want_r0 else None, None, None, None, None, None)  # fmt: skip
 
 
+def _in_dtype(t: Tensor, dtype: torch.dtype) -> Tensor:
+    return t if t.dtype == dtype else t.to(dtype)
+
+
+def _state_of(final: Tensor, dtype: torch.dtype) -> NeuronState:
+    """The final state ``[2, ...]`` as ``(v, r)`` in ``dtype``."""
+    final = _in_dtype(final, dtype)
+    return NeuronState(final[0], final[1])
+
+
 def _raise_for(non_finite: Tensor | None, dtype: torch.dtype) -> None:
     """With the check (``non_finite`` given), read the forward kernel's flag back, the call's one
     host synchronisation: raise for NaN/inf in the input, else for a state that overflowed ``dtype``."""
@@ -173,9 +193,9 @@ def run_fused(
     (``None``: the zero state, read as zeros by the kernels, none made); NaN/inf in the input and a
     state beyond the input dtype's range are found by the forward kernel as it runs, and raise when
     ``check_finite``. Other ``kernels`` over the same saved tensors (``'chunked'``) share this wrapper."""
-    steps, step_shape = x_seq.shape[0], x_seq.shape[1:]
+    step_shape = x_seq.shape[1:]
     acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
-    x = x_seq.reshape(steps, -1).contiguous()
+    x = x_seq.contiguous()
     constants = stacked_constants((p.tau, p.threshold, p.tau_r, p.refractory), step_shape, acc)
     v0, r0 = (None, None) if state is None else (s.to(acc).reshape(-1).contiguous() for s in state)
     spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset)
@@ -183,25 +203,16 @@ def run_fused(
     if not record and not backward_follows(x_seq, constants, v0, r0):
         run = kernels.forward(spec, x, constants, v0, r0, p.v_reset, SAVE_NOTHING, non_finite)
         _raise_for(non_finite, x.dtype)
-        final = run.final.view(2, *step_shape)
-        final = final if final.dtype == x.dtype else final.to(x.dtype)
-        return MultiStepResult(run.spikes.view(x_seq.shape), NeuronState(final[0], final[1]))
+        return MultiStepResult(run.spikes, _state_of(run.final, x.dtype))
     save = SAVE_EVERY_R if record else SAVE_FOR_BACKWARD
     spikes, h, r_seq, final = _FusedFunction.apply(x, constants, v0, r0, spec, p.v_reset, save, non_finite, kernels)
     _raise_for(non_finite, x.dtype)
-
-    def shaped(t: Tensor) -> Tensor:
-        t = t.view(*t.shape[:-1], *step_shape)
-        return t if t.dtype == x_seq.dtype else t.to(x_seq.dtype)
-
-    final = shaped(final)
-    state = NeuronState(final[0], final[1])
     if not record:
-        return MultiStepResult(shaped(spikes), state)
+        return MultiStepResult(spikes, _state_of(final, x.dtype))
     s = spikes.to(acc)
-    per_neuron_p = NeuronParameters(*constants, hard_reset=p.hard_reset, v_reset=p.v_reset)
+    per_neuron_p = NeuronParameters(*constants.view(4, *step_shape), hard_reset=p.hard_reset, v_reset=p.v_reset)
     v_seq = reset_potential(h, s.detach() if detach_reset else s, per_neuron_p)
-    return MultiStepResult(shaped(spikes), state, shaped(v_seq), shaped(r_seq))
+    return MultiStepResult(spikes, _state_of(final, x.dtype), _in_dtype(v_seq, x.dtype), _in_dtype(r_seq, x.dtype))
 
 
 def fused_unsupported(x_seq: Tensor, p: NeuronParameters, spike_fn: SpikeFunction) -> str | None:
