@@ -8,8 +8,9 @@ launch order:
   ``h`` and ``r`` (what the backward reads, and what later phases compare with), each chunk's
   start and end state, and bit 1 of ``non_finite`` for NaN/inf in the input;
 - ``chunk_repair`` (a Jacobi pass over the ``stored_`` outputs, run a fixed number of times, the
-  ends double-buffered): a chunk whose start differs from the previous chunk's end reruns from it until its state meets
-  the stored one bit for bit (``v`` from the stored ``h`` and spike, and ``r``);
+  ends double-buffered): a chunk whose start differs from the previous chunk's end reruns from it
+  until its state meets the stored trajectory's bit for bit (that trajectory recomputed beside it
+  from the chunk's old start: the stored bits, without reading them back);
 - ``chunk_first_wrong``: per neuron, the first chunk whose start still differs from the previous
   chunk's end (``atomicMin``); the last repair pass finds the same itself, so this runs only
   without repairs;
@@ -46,31 +47,28 @@ __device__ __forceinline__ Neuron neuron_at(
 }
 
 // Rerun steps [t0, stop) of neuron i from (v, r), overwriting the stored spikes, h and r, up to and
-// including the first step whose state equals the stored state after it (from there on the stored
-// steps are this trajectory). Returns whether it met them; v, r: the state after the last step run.
+// including the first step whose state equals the stored trajectory's after it (from there on the
+// stored steps are this trajectory). The stored trajectory is recomputed beside it from its start
+// (v_old, r_old), by the same arithmetic, so its states are the stored bits and nothing stored is
+// read. Returns whether it met them; v, r: the state after the last step run.
 __device__ bool rerun(
     const io_t* x, io_t* spikes, acc_t* h_seq, acc_t* r_seq, const Neuron q, const long long i, const long long n,
-    const long long t0, const long long stop, acc_t& v, acc_t& r) {
+    const long long t0, const long long stop, acc_t& v, acc_t& r, acc_t v_old, acc_t r_old) {
   for (long long first = t0; first < stop; first += RERUN_BATCH) {
-    // RERUN_BATCH steps of input and stored state loaded at once (in flight together), then run in order;
-    // past the chunk's end its last step is read again, not used
-    io_t xs[RERUN_BATCH], ss[RERUN_BATCH];
-    acc_t hs[RERUN_BATCH], rs[RERUN_BATCH];
+    // RERUN_BATCH steps of input loaded at once (in flight together), then run in order; past the
+    // chunk's end its last step is read again, not used
+    io_t xs[RERUN_BATCH];
 #pragma unroll
-    for (int b = 0; b < RERUN_BATCH; ++b) {
-      const long long at = min(first + b, stop - 1) * n + i;
-      xs[b] = x[at];
-      ss[b] = spikes[at];
-      hs[b] = h_seq[at];
-      rs[b] = q.save_r ? r_seq[at] : (acc_t)0;
-    }
+    for (int b = 0; b < RERUN_BATCH; ++b) xs[b] = x[min(first + b, stop - 1) * n + i];
 #pragma unroll
     for (int b = 0; b < RERUN_BATCH; ++b) {
       if (first + b < stop) {
         const long long at = (first + b) * n + i;
-        acc_t h;
-        const bool s = neuron_update(load_io(xs[b]), q.a, q.u, q.ar, q.c, q.v_reset, h, v, r);
-        const bool met = v == reset_value(hs[b], load_io(ss[b]) != (acc_t)0, q.u, q.v_reset) && r == rs[b];
+        const acc_t xt = load_io(xs[b]);
+        acc_t h, h_old;
+        const bool s = neuron_update(xt, q.a, q.u, q.ar, q.c, q.v_reset, h, v, r);
+        neuron_update(xt, q.a, q.u, q.ar, q.c, q.v_reset, h_old, v_old, r_old);
+        const bool met = v == v_old && r == r_old;
         spikes[at] = store_io(s ? (acc_t)1 : (acc_t)0);
         h_seq[at] = h;
         if (q.save_r) r_seq[at] = r;
@@ -126,11 +124,13 @@ extern "C" __global__ void chunk_repair(
   acc_t v_end = end_v[id], r_end = end_r[id];
   if (k > 0) {
     acc_t v = end_v[id - n], r = end_r[id - n];
-    if (!(v == start_v[id] && r == start_r[id])) {
+    const acc_t v_old = start_v[id], r_old = start_r[id];  // the stored chunk's start
+    if (!(v == v_old && r == r_old)) {
       start_v[id] = v;
       start_r[id] = r;
       const Neuron q = neuron_at(i, n, constants, r0, v_reset, save_every_r);
-      if (!rerun(x, stored_spikes, stored_h, stored_r, q, i, n, k * chunk, min(steps, k * chunk + chunk), v, r)) {
+      const long long stop = min(steps, k * chunk + chunk);
+      if (!rerun(x, stored_spikes, stored_h, stored_r, q, i, n, k * chunk, stop, v, r, v_old, r_old)) {
         v_end = v;
         r_end = r;
       }
@@ -173,7 +173,8 @@ extern "C" __global__ void chunk_finish(
     if (!(v == start_v[at] && r == start_r[at])) {
       acc_t v_run = v, r_run = r;
       const long long stop = min(steps, k * chunk + chunk);
-      if (!rerun(x, stored_spikes, stored_h, stored_r, q, i, n, k * chunk, stop, v_run, r_run)) {
+      if (!rerun(x, stored_spikes, stored_h, stored_r, q, i, n, k * chunk, stop, v_run, r_run, start_v[at],
+                 start_r[at])) {
         v = v_run;
         r = r_run;
         continue;
