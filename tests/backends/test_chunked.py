@@ -170,6 +170,23 @@ def test_the_kernels_on_the_cpu_with_short_chunks_and_few_repairs(name, passes, 
     _assert_equal_to_the_reference(_compare(name, x, kernels_on_the_cpu, state=state), 0.0, 1e-12)
 
 
+@pytest.mark.parametrize("name", ["srr", "lif_hard", "lif_soft"])
+def test_a_plain_forward_on_the_cpu_kernels_writes_no_h_or_r(name, kernels_on_the_cpu, kernels_on_cpu) -> None:
+    """Without gradients, record or finite check nothing reads ``h`` and ``r``: the kernels get null
+    pointers for them, and the spikes and final state still equal the loop's bit for bit."""
+    x = 1.2 * torch.randn(300, 2, 9, generator=torch.Generator().manual_seed(4), dtype=torch.float64) + 0.3
+    neuron = NEURONS[name](check_finite=False).double()
+    with torch.no_grad():
+        ours = kernels_on_the_cpu(neuron, x, None, False)
+    ref = run_reference(x, zero_state(x[0]), neuron.parameters_for(x[0]), neuron.spike_fn)
+    for spec, kernel, args in kernels_on_cpu.calls:
+        labels = [label for _, label in kernel_parameters(chunked_source(spec), kernel)]
+        passed = dict(zip(labels, args, strict=True))
+        assert passed.get("h_seq") is None and passed.get("stored_h") is None, kernel
+    assert 0 < ours.spikes.mean() < 1 and torch.equal(ours.spikes, ref.spikes)
+    assert torch.equal(ours.state.v, ref.state.v) and torch.equal(ours.state.r, ref.state.r)
+
+
 @pytest.mark.parametrize("passes", [0, 1, 3])
 def test_the_first_wrong_chunk_is_found_with_or_without_its_kernel(passes, kernels_on_the_cpu, kernels_on_cpu,
                                                                    monkeypatch) -> None:  # fmt: skip

@@ -1,5 +1,6 @@
 """The chunked kernels (``source.py``) launched on torch tensors, as ``fused.autograd.Kernels``: the
-forward writes every step's ``h`` and ``r`` (the repairs compare with them), and the backward reads them."""
+forward writes every step's ``h`` and ``r`` where something reads them (the backward, the record,
+the overflow check), and the backward reads them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..fused.autograd import GRADIENT_NAMES, SAVE_EVERY_R, ForwardRun, Kernels, gradient_bits, steps_and_neurons
+from ..fused.autograd import (
+    GRADIENT_NAMES,
+    SAVE_EVERY_R,
+    SAVE_NOTHING,
+    ForwardRun,
+    Kernels,
+    gradient_bits,
+    steps_and_neurons,
+)
 from ..fused.launch import launch
 from ..fused.source import KernelSpec
 from . import speculation
@@ -29,14 +38,17 @@ def launch_chunked_forward(
     non_finite: Tensor | None,
 ) -> ForwardRun:  # fmt: skip
     """As ``fused.autograd._launch_forward``, by speculation over chunks of ``speculation.CHUNK_STEPS``,
-    its ``REPAIR_PASSES`` repairs and the finish (both read at the call). ``h`` and ``r`` ``[T, N]`` are
-    always written (the repairs compare with them) and kept for the backward."""
+    its ``REPAIR_PASSES`` repairs and the finish (both read at the call). ``h`` and ``r`` ``[T, ...]``
+    are written and kept for the backward when it follows (``save``), for the record, or for the
+    overflow check (``non_finite``); a plain forward writes only the spikes and the chunks' states."""
     chunk, passes = speculation.CHUNK_STEPS, speculation.REPAIR_PASSES
     steps, n = steps_and_neurons(x)
     chunks = math.ceil(steps / chunk)
     acc = constants.dtype
     spikes = torch.empty_like(x, memory_format=torch.contiguous_format)
-    h, r_seq = torch.empty((2, *x.shape), dtype=acc, device=x.device)
+    # h and r for the backward, the record or the overflow check; else not written at all
+    wanted = save != SAVE_NOTHING or non_finite is not None
+    h, r_seq = torch.empty((2, *x.shape), dtype=acc, device=x.device) if wanted else (None, None)
     starts_and_ends = torch.empty((6, chunks, n), dtype=acc, device=x.device).unbind()
     starts, ends = list(starts_and_ends[:2]), list(starts_and_ends[2:])
     final = torch.empty((2, *x.shape[1:]), dtype=acc, device=x.device)
@@ -60,7 +72,7 @@ def launch_chunked_forward(
            [*neuron, r0, *starts, *ends[:2], first_wrong, final, *shape, v_reset, every_r],
            chunked_source)  # fmt: skip
     flag_overflow(non_finite, h, final)
-    return ForwardRun(spikes, h, r_seq, (h, r_seq), final)
+    return ForwardRun(spikes, h, r_seq, (h, r_seq) if save != SAVE_NOTHING else None, final)
 
 
 def launch_chunked_backward(

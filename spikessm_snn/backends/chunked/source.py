@@ -5,8 +5,8 @@ is thread ``k n + i`` (neighbouring threads read neighbouring neurons: coalesced
 launch order:
 
 - ``chunk_speculate``: every chunk from the true start (chunk 0) or the guess, writing spikes,
-  ``h`` and ``r`` (what the backward reads, and what later phases compare with), each chunk's
-  start and end state, and bit 1 of ``non_finite`` for NaN/inf in the input;
+  ``h`` and ``r`` (what the backward reads; null pointers where nothing will read them), each
+  chunk's start and end state, and bit 1 of ``non_finite`` for NaN/inf in the input;
 - ``chunk_repair`` (a Jacobi pass over the ``stored_`` outputs, run a fixed number of times, the
   ends double-buffered): a chunk whose start differs from the previous chunk's end reruns from it
   until its state meets the stored trajectory's bit for bit (that trajectory recomputed beside it
@@ -70,8 +70,8 @@ __device__ bool rerun(
         neuron_update(xt, q.a, q.u, q.ar, q.c, q.v_reset, h_old, v_old, r_old);
         const bool met = v == v_old && r == r_old;
         spikes[at] = store_io(s ? (acc_t)1 : (acc_t)0);
-        h_seq[at] = h;
-        if (q.save_r) r_seq[at] = r;
+        if (h_seq) h_seq[at] = h;
+        if (q.save_r && r_seq) r_seq[at] = r;
         if (met) return true;
       }
     }
@@ -102,8 +102,8 @@ extern "C" __global__ void chunk_speculate(
     acc_t h;
     const bool s = neuron_update(xt, q.a, q.u, q.ar, q.c, q.v_reset, h, v, r);
     spikes[t * n + i] = store_io(s ? (acc_t)1 : (acc_t)0);
-    h_seq[t * n + i] = h;
-    if (q.save_r) r_seq[t * n + i] = r;
+    if (h_seq) h_seq[t * n + i] = h;
+    if (q.save_r && r_seq) r_seq[t * n + i] = r;
   }
   end_v[id] = v;
   end_r[id] = r;
