@@ -6,13 +6,15 @@ hard-reset neuron: its chunks meet at the first shared spike, so its finish is c
 soft reset's) or ``"backward"`` (autograd will run a backward: gradients are enabled and the
 input, the given state or a constant requires them). On a GPU (CuPy installed) the rest runs
 ``'cupy'`` (the only one of the two for float16/bfloat16). The GPU rows are measured on an H100
-(``analysis/results/chunked/``: C = 128, 3 repairs, three runs; B*D 256 to 64 * 256, T 1024 to
-262144): at B*D <= 4 * 256 and T >= 16384 ``'chunked'`` won forward and forward+backward for SRR and
-the hard-reset LIF (1.7x to 23x); at B*D = 16 * 256 and T >= 16384 the LIF won both (1.6x to 2.4x)
-and SRR only forward+backward (1.24x to 1.37x; forward 0.87x to 0.94x); at T <= 4096 the runs
-disagreed or ``'cupy'`` won (the LIF at 16 * 256, T = 4096: 1.7x in one run, 0.92x in another),
-and at B*D = 64 * 256 ``'cupy'`` won everywhere (0.25x to 0.82x). A soft-reset LIF takes SRR's
-rows (the soft reset's). On a CPU (or a GPU without CuPy) the rest runs the
+(``analysis/results/chunked/host_path/current/map*/``: C = 128, 3 repairs, the plain forward storing no ``h``
+and ``r``, the repairs recomputing the stored trajectory; two runs of the full map, B*D 256 to
+64 * 256, T 1024 to 262144): at B*D <= 16 * 256 and T >= 16384 ``'chunked'`` won forward and
+forward+backward for SRR and the hard-reset LIF in both runs (1.35x to 43x); at T = 4096 and
+B*D <= 16 * 256 the hard-reset LIF won both in both runs (1.12x to 1.82x), SRR mostly but not
+always (0.95x to 1.73x); at T = 1024 ``'cupy'`` won everywhere (0.47x to 0.97x), and at
+B*D = 64 * 256 it won or tied everywhere (SRR 0.55x to 0.97x; the LIF's forward 0.7x to 1.19x,
+its forward+backward 0.65x to 0.84x). A soft-reset LIF takes SRR's rows (the soft reset's). On a
+CPU (or a GPU without CuPy) the rest runs the
 ``'torch'`` loop; the CPU row is measured (``bench_chunked.py --quick --neurons 256 1024 --steps 1024 4096
 16384``, a 2-core CPU shared with other work, so noisy: medians of 5, two runs): the torch path
 of ``'chunked'`` against the loop, forward / forward+backward, at B*D = 256: SRR T = 4096
@@ -53,7 +55,7 @@ from .fused import cupy_missing
 
 # Where 'chunked' wins, per device type: rows of (most neurons B*D, fewest steps T, the calls it is for)
 CHUNKED_WINS: dict[str, list[tuple[int, int, str]]] = {
-    "cuda": [(4 * 256, 16384, "all"), (16 * 256, 16384, "hard reset"), (16 * 256, 16384, "backward")],
+    "cuda": [(16 * 256, 16384, "all"), (16 * 256, 4096, "hard reset")],
     "cpu": [(256, 4096, "all")],
 }
 

@@ -205,13 +205,16 @@ def test_gpu_auto_runs_what_the_constants_allow(name) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize(("name", "expected"), [("soft_forward", "cupy"), ("soft_input_requires_grad", "chunked"),
-                                                ("hard_forward", "chunked")])  # fmt: skip
-def test_gpu_auto_at_4096_neurons_runs_chunked_for_a_hard_reset_or_a_backward(name, expected) -> None:
-    """B*D = 16 * 256, T = 16384: inside the GPU rows for a hard reset and for a backward only."""
+@pytest.mark.parametrize(("name", "steps", "expected"), [
+    ("soft_forward", 16384, "chunked"), ("soft_input_requires_grad", 4096, "cupy"), ("soft_forward", 4096, "cupy"),
+    ("hard_forward", 4096, "chunked"),
+])  # fmt: skip
+def test_gpu_auto_at_4096_neurons_runs_chunked_from_16384_steps_and_a_hard_reset_from_4096(name, steps,
+                                                                                       expected) -> None:  # fmt: skip
+    """B*D = 16 * 256: inside the GPU rows for every call at T = 16384, for a hard reset only at T = 4096."""
     make, requires_grad, _, _ = CALLS[name]
     neuron = make().cuda()
-    x = (1.2 * torch.randn(16384, 1, 16 * 256, device="cuda") + 0.3).requires_grad_(requires_grad)
+    x = (1.2 * torch.randn(steps, 1, 16 * 256, device="cuda") + 0.3).requires_grad_(requires_grad)
     result = neuron(x)
     assert neuron.last_backend == expected
     reference = make().cuda()
