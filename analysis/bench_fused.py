@@ -21,7 +21,8 @@ states from checkpoints instead and moves less (x, dL/ds and dL/dx: 5 passes in 
 
 Blocks (``blocks.csv``): one training step (forward, backward of ``y.backward(g)``, Adam) of the
 S4D, SpikingSSM and SPikE-SSM blocks (B 16, d_model 256, d_state 64, L 1024 / 4096), neurons on
-``'cupy'`` with ``check_finite`` off and on, and the ratio to S4D.
+``'cupy'`` with ``check_finite`` off and on and on ``'auto'`` (the backend it ran in ``ran``), timed
+in interleaved rounds, and the median ratio to S4D's step in the same round.
 
 CUDA events, one warm-up, median of ``--repeats`` (>= 10) runs; ``x_floor.png`` plots x-floor
 against T; a summary is printed at the end.
@@ -34,6 +35,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -189,25 +191,29 @@ def spikingjelly_rows(args: argparse.Namespace, bandwidth: float) -> list[dict]:
 
 
 def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
+    """One training step (forward, backward, Adam) of each block, ``--repeats`` rounds in which every
+    block's step is timed once in turn: what drifts with the host (its clock, other work) drifts for
+    all of them alike. A row: the median step and the median over rounds of its ratio to the S4D
+    step of the same round; ``ran``, the backend the neuron last ran (``'auto'`` resolved)."""
     width, state = args.block_width, args.block_state
     variants: dict[str, Callable[[], torch.nn.Module]] = {"S4D": lambda: s4d_block(width, d_state=state)}
     for label, make in (("SpikingSSM", spiking_ssm_block), ("SPikE-SSM", spike_ssm_block)):
-        for checked in (False, True):
+        for backend, checked in (("cupy", False), ("cupy", True), ("auto", False)):
 
-            def build(make=make, checked=checked) -> torch.nn.Module:
-                block = make(width, backend="cupy", d_state=state)
+            def build(make=make, backend=backend, checked=checked) -> torch.nn.Module:
+                block = make(width, backend=backend, d_state=state)
                 block.activation.neuron.check_finite = checked
                 return block
 
-            variants[f"{label} cupy{', check_finite' if checked else ''}"] = build
+            variants[f"{label} {backend}{', check_finite' if checked else ''}"] = build
     rows = []
     for length in args.block_lengths:
         u = torch.randn(args.block_batch, width, length, device=device)
         g = torch.randn_like(u)
-        times = {}
+        steps, blocks = {}, {}
         for label, build in variants.items():
             torch.manual_seed(0)
-            block = build().to(device)
+            blocks[label] = block = build().to(device)
             optimizer = torch.optim.Adam(block.parameters(), lr=1e-3)
 
             def step(block=block, optimizer=optimizer, u=u, g=g) -> None:
@@ -215,10 +221,17 @@ def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
                 block(u).backward(g)
                 optimizer.step()
 
-            times[label] = timed(step, device, args.repeats)
-            ratio = round(times[label] / times["S4D"], 3)
+            steps[label] = step
+        rounds: dict[str, list[float]] = {label: [] for label in steps}
+        for _ in range(args.repeats):
+            for label, step in steps.items():
+                rounds[label].append(timed(step, device, 1))
+        for label, times in rounds.items():
+            ratios = [t / base for t, base in zip(times, rounds["S4D"], strict=True)]
+            neuron = getattr(getattr(blocks[label], "activation", None), "neuron", None)
             rows.append({"block": label, "B": args.block_batch, "d_model": width, "d_state": state, "L": length,
-                         "step_ms": round(times[label], 4), "x_s4d": ratio})  # fmt: skip
+                         "step_ms": round(statistics.median(times), 4), "x_s4d": round(statistics.median(ratios), 3),
+                         "ran": "-" if neuron is None else neuron.last_backend})  # fmt: skip
             print("  " + ", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
     return rows
 
@@ -287,8 +300,11 @@ def summary(neuron_rows: list[dict], block_rows: list[dict], steps: list[int]) -
                  for t in steps if t in native and ("lif", "float32", t) in ours]  # fmt: skip
         out += ["SpikingJelly native CUDA LIF time over ours (float32)", _table(["T", "forward", "fwd+bwd"], lines)]
     if block_rows:
-        lines = [[r["block"], r["L"], r["step_ms"], r["x_s4d"]] for r in block_rows]
-        out += ["block training step (forward, backward, Adam)", _table(["block", "L", "ms", "x S4D"], lines)]
+        lines = [[r["block"], r["L"], r["step_ms"], r["x_s4d"], r["ran"]] for r in block_rows]
+        out += [
+            "block training step (forward, backward, Adam; x S4D: median of per-round ratios)",
+            _table(["block", "L", "ms", "x S4D", "ran"], lines),
+        ]
     return "\n\n".join(out)
 
 
