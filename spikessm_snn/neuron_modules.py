@@ -113,10 +113,9 @@ class SpikingNeuron(nn.Module):
         backward follows; ``last_backend`` names the one that ran.
         """
         check_input(x_seq, multi_step=True)  # NaN/inf and overflow: checked by the backend
-        given = () if state is None else state
         name = self.backend
         if name == "auto":
-            backward = backward_follows(x_seq, *given, *self.parameters())
+            backward = backward_follows(x_seq, *(() if state is None else state), *self.parameters())
             name = resolved_backend(name, x_seq, self.spike_fn, self.soft_reset_decay(), self.hard_reset, backward)
         self.last_backend = name
         p = self.parameters_for(x_seq[0], constants_dtype(name, x_seq.dtype))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ...neurons.dynamics import NeuronParameters
+from ...neurons.dynamics import NeuronParameters, zero_state
 from ..fused.autograd import ForwardRun, Kernels
 from ..fused.source import KernelSpec
 from ..scan_backward import scan_backward
@@ -20,17 +20,13 @@ def _parameters(spec: KernelSpec, constants: Tensor, v_reset: float) -> NeuronPa
     return NeuronParameters(*constants, hard_reset=spec.hard_reset, v_reset=v_reset)
 
 
-def _start(state: Tensor | None, like: Tensor) -> Tensor:
-    """A start ``v0`` or ``r0 [N]``; ``None`` (the zero state) as zeros."""
-    return torch.zeros_like(like[0]) if state is None else state
-
-
 def torch_forward(spec: KernelSpec, x: Tensor, constants: Tensor, v0: Tensor | None,
                   r0: Tensor | None, v_reset: float, save: int, non_finite: Tensor | None) -> ForwardRun:  # fmt: skip
     """As the kernels' forward: spikes, ``h``, ``r`` in ``x``'s shape ``[T, ...]`` (kept for the
     backward) and the final state ``[2, ...]``."""
     flat = x.reshape(x.shape[0], -1)
-    run = speculate_and_repair(flat, _parameters(spec, constants, v_reset), _start(v0, flat), _start(r0, flat))
+    v0, r0 = zero_state(flat[0]) if v0 is None else (v0, r0)  # None: the zero state
+    run = speculate_and_repair(flat, _parameters(spec, constants, v_reset), v0, r0)
     if non_finite is not None:
         non_finite.bitwise_or_((~x.isfinite().all()).to(non_finite.dtype))
     final = torch.stack([run.v_last, run.r_last]).view(2, *x.shape[1:])
@@ -49,8 +45,8 @@ def torch_backward(spec: KernelSpec, saved: tuple[Tensor | None, ...], given: di
     sequences = {name: g.reshape(h.shape) for name, g in given.items() if name != "g_final"}
     if "g_final" in given:
         sequences["g_v_last"], sequences["g_r_last"] = given["g_final"].reshape(2, -1)
-    g_x, g_params = scan_backward(h, r_seq, p, _start(v0, h), _start(r0, h), sequences, spec.surrogate,
-                                  spec.detach_reset)  # fmt: skip
+    v0, r0 = zero_state(h[0]) if v0 is None else (v0, r0)
+    g_x, g_params = scan_backward(h, r_seq, p, v0, r0, sequences, spec.surrogate, spec.detach_reset)
     return (g_x.view(shape).to(x_dtype) if want_x else None), (g_params if want_params else None)
 
 

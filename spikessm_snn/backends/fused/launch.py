@@ -69,10 +69,16 @@ def argument_codes(spec: KernelSpec, args: list[KernelArgument]) -> tuple[str, l
     return "".join(codes), values
 
 
+def _layout(spec: KernelSpec, args: list[KernelArgument]) -> tuple[struct.Struct, list[int | float]]:
+    """The kernel's parameter struct (each value at its natural alignment) and the values to pack."""
+    codes, values = argument_codes(spec, args)
+    return struct.Struct("@" + codes), values
+
+
 def packed_arguments(spec: KernelSpec, args: list[KernelArgument]) -> bytes:
     """The parameters as the kernel reads them: one buffer, each value at its natural alignment."""
-    codes, values = argument_codes(spec, args)
-    return struct.pack("@" + codes, *values)
+    layout, values = _layout(spec, args)
+    return layout.pack(*values)
 
 
 _BUFFER_POINTER, _BUFFER_SIZE, _END = 1, 2, 0  # cuLaunchKernel's ``extra`` keys (CU_LAUNCH_PARAM_*)
@@ -92,8 +98,7 @@ class _LaunchBuffer(threading.local):
 
     def fill(self, spec: KernelSpec, args: list[KernelArgument]) -> int:
         """Pack ``args`` (as ``packed_arguments``) into the buffer; the address of ``extra``."""
-        codes, values = argument_codes(spec, args)
-        layout = struct.Struct("@" + codes)
+        layout, values = _layout(spec, args)
         if layout.size > PARAMETER_BYTES:
             raise ValueError(f"{layout.size} bytes of kernel parameters, more than the driver's {PARAMETER_BYTES}")
         layout.pack_into(self.parameters, 0, *values)
