@@ -50,6 +50,30 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float
     return statistics.median(times)
 
 
+def streamed(fn: Callable[[], object], device: torch.device, repeats: int, rounds: int = 3) -> float:
+    """Milliseconds a call of ``fn`` in a stream of ``repeats`` calls back to back (the host queues
+    each while the device runs the last, as in a training loop), the median of ``rounds`` streams
+    after one warm-up call: CUDA events around each stream (wall clock on the CPU)."""
+    fn()
+    times = []
+    for _ in range(rounds):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(repeats):
+                fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end) / repeats)
+        else:
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            times.append(1e3 * (time.perf_counter() - t0) / repeats)
+    return statistics.median(times)
+
+
 def copy_bandwidth(device: torch.device) -> float:
     """Device-to-device copy bandwidth in bytes/s, counting bytes read and written."""
     src = torch.randn(256 * 2**20, device=device)  # 1 GiB

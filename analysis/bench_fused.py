@@ -5,7 +5,10 @@
 Neurons (``neurons.csv``): the hard-reset LIF (tau 0.5, threshold 1) and SRR (tau 0.5, tau_r 0.8,
 U_th 1, v_th 0.5) on ``'cupy'`` with ``check_finite=False``, ``x [T, B, D]`` from N(0.3, 1) (never
 zeros), T = 1024 ... 65536, B·D = 64·256, float32 / bfloat16 / float16: forward (no gradient)
-and forward+backward (``spikes.backward(g)``, g from N(0, 1)) in ms; x-floor; peak memory of
+and forward+backward (``spikes.backward(g)``, g from N(0, 1)) in ms, each call alone (the
+device idle before it: the host's time to queue the call counts) and in a stream of ``--repeats``
+calls back to back (the host queues a call while the device runs the last, as in training:
+``*_stream_*``); x-floor; peak memory of
 forward+backward above what existed before (x and g) over the input's bytes; the forward with
 ``check_finite=True`` (its one synchronisation); in half precision, the spikes that differ from
 float32 on the upcast input. SpikingJelly 2.0.0's ``LIFNode`` (same LIF, float32) with each of
@@ -46,7 +49,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.bench_backends import copy_bandwidth, make_neuron, timed
+from analysis.bench_backends import copy_bandwidth, make_neuron, streamed, timed
 from analysis.tables import write_csv
 from spikessm_snn.ssm import s4d_block, spike_ssm_block, spiking_ssm_block
 
@@ -75,7 +78,8 @@ def peak_ratio(run: Callable[[], None], x: torch.Tensor) -> float:
 
 
 def measure_neuron(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, g: torch.Tensor, repeats: int):
-    """Forward ms, forward+backward ms and the peak memory ratio of ``run(x) -> spikes``."""
+    """Forward ms, forward+backward ms (each call alone, the device idle before it), the same in a
+    stream of calls back to back, and the peak memory ratio of ``run(x) -> spikes``."""
 
     def forward() -> None:
         with torch.no_grad():
@@ -87,6 +91,8 @@ def measure_neuron(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
     return (
         timed(forward, x.device, repeats),
         timed(forward_backward, x.device, repeats),
+        streamed(forward, x.device, repeats),
+        streamed(forward_backward, x.device, repeats),
         peak_ratio(forward_backward, x),
     )
 
@@ -102,7 +108,9 @@ def bench_ours(args: argparse.Namespace, device: torch.device, bandwidth: float)
             for kind in NEURONS:
                 neuron = make_neuron(kind, "cupy", TAU).to(device)
                 neuron.check_finite = False
-                fwd, fb, peak = measure_neuron(lambda xi, neuron=neuron: neuron(xi).spikes, x, g, args.repeats)
+                fwd, fb, fwd_stream, fb_stream, peak = measure_neuron(
+                    lambda xi, neuron=neuron: neuron(xi).spikes, x, g, args.repeats
+                )
                 neuron.check_finite = True
                 checked = timed(lambda neuron=neuron, x=x: neuron(x), device, args.repeats)
                 neuron.check_finite = False
@@ -116,6 +124,9 @@ def bench_ours(args: argparse.Namespace, device: torch.device, bandwidth: float)
                     "forward_ms": round(fwd, 4), "fwd_bwd_ms": round(fb, 4),
                     "floor_forward_ms": round(floor_fwd, 4), "floor_fwd_bwd_ms": round(floor_fb, 4),
                     "forward_x_floor": round(fwd / floor_fwd, 2), "fwd_bwd_x_floor": round(fb / floor_fb, 2),
+                    "forward_stream_ms": round(fwd_stream, 4), "fwd_bwd_stream_ms": round(fb_stream, 4),
+                    "forward_stream_x_floor": round(fwd_stream / floor_fwd, 2),
+                    "fwd_bwd_stream_x_floor": round(fb_stream / floor_fb, 2),
                     "peak_memory_x_input": round(peak, 2), "forward_checked_ms": round(checked, 4),
                     "spike_mismatches_vs_float32": mismatches,
                 })  # fmt: skip
@@ -280,7 +291,12 @@ def summary(neuron_rows: list[dict], block_rows: list[dict], steps: list[int]) -
     t_header = [f"T={t}" for t in steps]
     lines = [[impl, neuron, dtype, *(cell(rows, t, lambda r: f"{r['forward_x_floor']} / {r['fwd_bwd_x_floor']}")
                                       for t in steps)] for (impl, neuron, dtype), rows in groups.items()]  # fmt: skip
-    out = ["x floor, forward / forward+backward", _table(["", "neuron", "dtype", *t_header], lines)]
+    out = ["x floor, forward / forward+backward (each call alone)", _table(["", "neuron", "dtype", *t_header], lines)]
+    lines = [[neuron, dtype, *(cell(rows, t, lambda r: f"{r['forward_stream_x_floor']} / {r['fwd_bwd_stream_x_floor']}")
+                               for t in steps)]
+             for (impl, neuron, dtype), rows in groups.items() if impl.startswith("ours")]  # fmt: skip
+    out += ["ours: x floor, forward / forward+backward, in a stream of calls back to back",
+            _table(["neuron", "dtype", *t_header], lines)]  # fmt: skip
     ours = {(r["neuron"], r["dtype"], r["T"]): r for r in neuron_rows if r["implementation"].startswith("ours")}
     lines = []
     for (neuron, dtype, t), r in sorted(ours.items()):

@@ -1,6 +1,6 @@
-"""Sweep the fused kernels' register chunk sizes and time forward / forward+backward.
+"""Sweep the fused kernels' tile and segment sizes and time forward / forward+backward.
 
-    python analysis/profile_fused.py --steps 16384 --dtype bfloat16 --chunks 32,16 64,16 32,8
+    python analysis/profile_fused.py --steps 16384 --dtype bfloat16 --chunks 32,16 16,16 32,8
 
 Each configuration ``forward_chunk,backward_chunk`` is timed (CUDA events, median of 10) on
 ``[T, 64, 256]`` from N(0.3, 1) for SRR and the hard-reset LIF. ``--once`` runs one forward
@@ -26,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=16384)
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
-    parser.add_argument("--chunks", nargs="+", default=["32,16", "64,16", "32,8", "16,16"])
+    parser.add_argument("--chunks", nargs="+", default=["32,16", "16,16", "32,8", "16,8"])
     parser.add_argument("--once", action="store_true")
     args = parser.parse_args()
     device = torch.device("cuda")

@@ -49,6 +49,9 @@ extern "C" void set_thread(unsigned block, unsigned thread, unsigned threads) {
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __shared__ static  // one thread at a time: each lane reads and writes its own column only
+#define __align__(n) __attribute__((aligned(n)))
+inline void __syncwarp() {}
 inline int atomicOr(int* address, int value) { const int old = *address; *address = old | value; return old; }
 inline int atomicMin(int* address, int value) {
   const int old = *address;

@@ -21,9 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .source import KernelSpec, kernel_source
+from .source import THREADS, KernelSpec, kernel_source
 
-THREADS = 128
 KernelArgument = Tensor | int | float | np.int32 | None
 KernelSource = Callable[[KernelSpec], str]  # the CUDA source of a module of kernels, for a spec
 

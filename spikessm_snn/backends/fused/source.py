@@ -1,18 +1,19 @@
 """CUDA C source of the fused multi-step kernels: one template for the whole neuron family.
 
-Forward, one thread per neuron, ``x [T, N]`` row-major so each time step is one coalesced
-row; the next ``FORWARD_CHUNK`` steps of input are loaded into registers while the current
-ones are computed, so many loads are in flight per thread. They are held raw and converted
-where used (a conversion right after each load would wait for it), and past the last step
-the last row is read again rather than branched around. The arithmetic is the reference's,
-operation for operation with explicit rounding (``__fmul_rn`` ...: no fused multiply-add), so
-float32 spikes are equal to the ``'torch'`` loop's bit for bit. For the backward the
-forward saves only the state before every ``BACKWARD_CHUNK``-th step (a checkpoint); the backward
-runs the BPTT recurrence per neuron from ``T-1`` down to 0 by segments of ``BACKWARD_CHUNK`` steps,
-recomputing each segment's charged potentials ``h`` and traces ``r`` from its checkpoint and ``x``
-(the forward's arithmetic: the same bits) while the loads of the segment before are in flight,
-and reading only the gradients that exist. The surrogate derivatives are written out below as the
-formulas of ``neurons/surrogate.py`` (the source of truth; a test evaluates both on a grid).
+One thread per neuron, ``x [T, N]`` row-major so each time step is one coalesced row. A warp's
+input rows are staged through shared memory: a tile holds ``forward_chunk`` steps of the warp's 32
+neurons, and a ring of tiles keeps the next ones in flight (``cp.async``, 16 bytes a piece, where
+rows are 16-byte aligned on sm_80 or later; else each lane copies its own values) while one is
+computed, so a step waits for no load and holds no register for one. The arithmetic is the
+reference's, operation for operation with explicit rounding (``__fmul_rn`` ...: no fused
+multiply-add), so float32 spikes are equal to the ``'torch'`` loop's bit for bit. For the backward
+the forward saves only the state before every ``BACKWARD_CHUNK``-th step (a checkpoint); the
+backward runs the BPTT recurrence per neuron from ``T-1`` down to 0 by segments of ``BACKWARD_CHUNK``
+steps, recomputing each segment's charged potentials ``h`` and traces ``r`` from its checkpoint and
+``x`` (the forward's arithmetic: the same bits); a segment's ``x``, ``dL/ds`` and checkpoint are
+staged as the forward's tiles, the segments before it in flight, and only the gradients that
+exist are read. The surrogate derivatives are written out below as the formulas of
+``neurons/surrogate.py`` (the source of truth; a test evaluates both on a grid).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ import torch
 
 from ...neurons.surrogate import Surrogate
 
-FORWARD_CHUNK = 32  # steps of input in registers per thread, double-buffered; halved for float64
-BACKWARD_CHUNK = 16  # steps a backward segment (between checkpoints; its loads double-buffered); halved for float64
+FORWARD_CHUNK = 32  # steps a forward tile of staged input (halved for float64)
+# steps a backward segment between checkpoints for 4-byte input: 64 bytes a neuron (32 steps in half precision)
+BACKWARD_CHUNK = 16
+THREADS = 128  # threads a block: four warps
+STAGING_BYTES = 48 * 1024  # shared memory a block stages its tiles in (the static limit)
 # The backward's ``grads``: which gradients exist (a missing one's pointer may be null), and whether dL/dx is wanted
 GRADIENT_BITS = {"g_spikes": 1, "g_h": 2, "g_r": 4, "g_final": 8, "g_x": 32}
 _C_TYPES = {"float16": "__half", "bfloat16": "__nv_bfloat16", "float32": "float", "float64": "double"}
@@ -45,9 +49,12 @@ class KernelSpec:
     backward_chunk: int = BACKWARD_CHUNK
 
     def __post_init__(self) -> None:
-        if self.forward_chunk % self.backward_chunk:  # the forward writes a checkpoint where a segment starts
-            raise ValueError(f"forward_chunk {self.forward_chunk} must be a multiple of backward_chunk "
-                             f"{self.backward_chunk}")  # fmt: skip
+        if self.tile % self.segment:  # the forward writes a checkpoint where a segment starts
+            raise ValueError(f"the forward's tile ({self.tile} steps) must be a multiple of the backward's "
+                             f"segment ({self.segment} steps)")  # fmt: skip
+        if self.staged_bytes > STAGING_BYTES:
+            raise ValueError(f"{self.staged_bytes} bytes of staged tiles a block, more than {STAGING_BYTES}: "
+                             f"take a smaller forward_chunk or backward_chunk")  # fmt: skip
 
     @property
     def acc(self) -> str:
@@ -55,8 +62,43 @@ class KernelSpec:
 
     @property
     def segment(self) -> int:
-        """The backward's segment (``BCHUNK``): steps between the forward's checkpoints of the state."""
-        return max(1, self.backward_chunk // (2 if self.acc == "double" else 1))
+        """The backward's segment (``BCHUNK``): steps between the forward's checkpoints of the state,
+        ``backward_chunk`` scaled to the same input bytes (fewer checkpoints for half-precision input)."""
+        return max(1, self.backward_chunk * 4 // _io_bytes(self.dtype))
+
+    @property
+    def tile(self) -> int:
+        """The forward's tile (``CHUNK``): steps of staged input computed at a time."""
+        return max(1, self.forward_chunk // (2 if self.acc == "double" else 1))
+
+    @property
+    def forward_stages(self) -> int:
+        """Tiles in the forward's ring (``STAGES``): as many as ``STAGING_BYTES`` holds, at least 2."""
+        return max(2, STAGING_BYTES // (THREADS // 32 * self._warp_tile_bytes))
+
+    @property
+    def backward_stages(self) -> int:
+        """Segments in the backward's ring (``BSTAGES``: each its ``x``, ``dL/ds`` and checkpoint), as
+        many as ``STAGING_BYTES`` holds, at least 2."""
+        return max(2, STAGING_BYTES // (THREADS // 32 * self._warp_segment_bytes))
+
+    @property
+    def _warp_tile_bytes(self) -> int:
+        return self.tile * 32 * _io_bytes(self.dtype)
+
+    @property
+    def _warp_segment_bytes(self) -> int:  # x and dL/ds of a segment, and a checkpoint (v, r)
+        return 32 * (2 * self.segment * _io_bytes(self.dtype) + 2 * (8 if self.acc == "double" else 4))
+
+    @property
+    def staged_bytes(self) -> int:
+        """Shared memory a block of either kernel stages its tiles in (the larger)."""
+        warps = THREADS // 32
+        return warps * max(self.forward_stages * self._warp_tile_bytes, self.backward_stages * self._warp_segment_bytes)
+
+
+def _io_bytes(dtype: str) -> int:
+    return getattr(torch, dtype).itemsize
 
 
 _SURROGATES = r"""
@@ -93,7 +135,6 @@ def prelude(spec: KernelSpec) -> str:
     """Types, rounding arithmetic, the per-step neuron update and the surrogates for ``spec``:
     what every kernel shares."""
     t, acc = _C_TYPES[spec.dtype], spec.acc
-    width = 2 if acc == "double" else 1  # doubles take two registers
     sfx = "d" if acc == "double" else "f"
     load = f"{_TO_ACC[t]}(p)" if t in _TO_ACC else "(p)"
     store = f"{_FROM_FLOAT[t]}(v)" if t in _FROM_FLOAT else f"({t})(v)"
@@ -103,8 +144,11 @@ def prelude(spec: KernelSpec) -> str:
 {header}
 typedef {t} io_t;
 typedef {acc} acc_t;
-#define CHUNK {max(1, spec.forward_chunk // width)}
+#define WARPS {THREADS // 32}
+#define CHUNK {spec.tile}
+#define STAGES {spec.forward_stages}
 #define BCHUNK {spec.segment}
+#define BSTAGES {spec.backward_stages}
 #define HARD_RESET {int(spec.hard_reset)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
 #define IO_MAX {torch.finfo(getattr(torch, spec.dtype)).max!r}{"f" if acc == "float" else ""}
@@ -140,6 +184,53 @@ __device__ __forceinline__ bool neuron_update(
 {surrogate_source(spec.surrogate)}"""
 
 
+_STAGING = r"""
+// Rows t0 .. t0 + R - 1 (those before `steps`) of a row-major [steps, n] array, the warp's 32
+// neurons from `first` on, into `tile`: 16-byte pieces copied asynchronously by the warp's lanes
+// together (cp.async) when `async`; else each lane copies its own neuron's values (plain loads:
+// rows not 16-byte aligned, GPUs before sm_80, the host).
+template <typename T, int R>
+__device__ __forceinline__ void stage_rows(T (&tile)[R][32], const T* __restrict__ rows, const long long t0,
+    const long long steps, const long long n, const long long first, const int lane, const bool async) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  if (async) {
+    constexpr int per_row = 32 * sizeof(T) / 16, pieces = R * per_row, width = 16 / sizeof(T);
+#pragma unroll
+    for (int j = 0; j < (pieces + 31) / 32; ++j) {
+      const int p = j * 32 + lane, k = p / per_row, q = p % per_row * width;  // row, first neuron of the piece
+      if (p < pieces && t0 + k < steps && first + q < n) {
+        const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][q]);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(to), "l"(rows + (t0 + k) * n + first + q));
+      }
+    }
+    return;
+  }
+#endif
+  if (first + lane >= n) return;
+#pragma unroll
+  for (int k = 0; k < R; ++k)
+    if (t0 + k < steps) tile[k][lane] = rows[(t0 + k) * n + first + lane];
+}
+// whether stage_rows may copy `rows` [., n] of `bytes`-sized values in 16-byte pieces
+__device__ __forceinline__ bool rows_aligned(const void* rows, const long long n, const int bytes) {
+  return ((unsigned long long)rows | (unsigned long long)(n * bytes)) % 16 == 0;
+}
+// close the group of copies staged since the last commit (an empty group too)
+__device__ __forceinline__ void stage_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+// wait until every group but the newest PENDING is in, and the warp's lanes see each other's copies
+template <int PENDING>
+__device__ __forceinline__ void stage_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING));
+#endif
+  __syncwarp();
+}
+"""
+
 _FORWARD = r"""
 // h = tau v + x;  z = (h - u) - r;  s = z >= 0;  v = reset(h, s);  r = tau_r r + c s, from v0, r0 [n]
 // (null: zero) to final_state [2, n] (v, r), constants [4, n] (tau, threshold, tau_r, refractory).
@@ -147,51 +238,69 @@ _FORWARD = r"""
 // [2, ceil(T / BCHUNK), n] (what the backward recomputes from); 2 that, and every h and r
 // (recorded). Pointers a save leaves unused may be null. non_finite: null, or or-ed with 1 on NaN/inf
 // in x and with 2 where h or r passed the input dtype's largest value (the state overflowed it).
+// x is staged a tile of CHUNK steps at a time, STAGES - 1 tiles ahead.
 extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
     acc_t* __restrict__ checkpoints, const acc_t* __restrict__ constants, const acc_t* __restrict__ v0,
     const acc_t* __restrict__ r0, acc_t* __restrict__ final_state, const long long steps, const long long n,
     const acc_t v_reset, const int save, int* __restrict__ non_finite) {
-  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
+  __shared__ __align__(16) io_t ring[WARPS][STAGES][CHUNK][32];
+  const int lane = threadIdx.x % 32;
+  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, first = i - lane;
+  if (first >= n) return;  // the whole warp is past the last neuron
+  const bool active = i < n;  // a lane past the last neuron only stages rows with the others
+  const long long j = active ? i : first;
+  io_t (&tiles)[STAGES][CHUNK][32] = ring[threadIdx.x / 32];
+  const bool async = rows_aligned(x, n, sizeof(io_t));
   bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
-  const acc_t a = constants[i], u = constants[n + i], ar = constants[2 * n + i], c = constants[3 * n + i];
+  const acc_t a = constants[j], u = constants[n + j], ar = constants[2 * n + j], c = constants[3 * n + j];
   acc_t* cp_v = checkpoints;
   acc_t* cp_r = save ? checkpoints + (steps + BCHUNK - 1) / BCHUNK * n : checkpoints;
-  acc_t v = initial(v0, i), r = initial(r0, i);
-  io_t next[CHUNK];
+  acc_t v = initial(v0, j), r = initial(r0, j);
+  // the steps of one tile from t0 on, `rows` of them (CHUNK but for the last tile); NaN/inf and
+  // overflow looked for if `check` (each call site inlines its own constant rows and check)
+  auto run_tile = [&](const io_t (&tile)[CHUNK][32], const long long t0, const int rows, const bool check) {
+    io_t* out = spikes + t0 * n + i;
 #pragma unroll
-  for (int k = 0; k < CHUNK; ++k) next[k] = x[(k < steps ? k : steps - 1) * n + i];
-  for (long long t0 = 0; t0 < steps; t0 += CHUNK) {
-    io_t cur[CHUNK];
-#pragma unroll
-    for (int k = 0; k < CHUNK; ++k) {  // the next chunk's loads, in flight while this one is computed
-      const long long t = t0 + CHUNK + k;
-      cur[k] = next[k];
-      next[k] = x[(t < steps ? t : steps - 1) * n + i];
-    }
-#pragma unroll
-    for (int k = 0; k < CHUNK; ++k) {
-      const long long t = t0 + k;
-      if (t < steps) {
-        if (save && k % BCHUNK == 0) {  // CHUNK is a multiple of BCHUNK: t0 + k starts a segment
-          cp_v[(t / BCHUNK) * n + i] = v;
-          cp_r[(t / BCHUNK) * n + i] = r;
-        }
-        const acc_t xt = load_io(cur[k]);
+    for (int k = 0; k < CHUNK; ++k, out += n) {
+      if (k >= rows) break;
+      if (save && k % BCHUNK == 0) {  // CHUNK is a multiple of BCHUNK: t0 + k starts a segment
+        cp_v[((t0 + k) / BCHUNK) * n + i] = v;
+        cp_r[((t0 + k) / BCHUNK) * n + i] = r;
+      }
+      const acc_t xt = load_io(tile[k][lane]);
+      acc_t h;
+      const bool s = neuron_update(xt, a, u, ar, c, v_reset, h, v, r);
+      if (check) {  // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
         finite &= isfinite(xt);
-        acc_t h;
-        const bool s = neuron_update(xt, a, u, ar, c, v_reset, h, v, r);
-        // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
         bounded &= fabs(h) <= IO_MAX && fabs(r) <= IO_MAX;
-        spikes[t * n + i] = store_io(s ? (acc_t)1 : (acc_t)0);
-        if (save == 2) {
-          h_seq[t * n + i] = h;
-          r_seq[t * n + i] = r;
-        }
+      }
+      *out = store_io(s ? (acc_t)1 : (acc_t)0);
+      if (save == 2) {
+        h_seq[(t0 + k) * n + i] = h;
+        r_seq[(t0 + k) * n + i] = r;
       }
     }
+  };
+#pragma unroll
+  for (int k = 0; k < STAGES - 1; ++k) {
+    stage_rows(tiles[k], x, (long long)k * CHUNK, steps, n, first, lane, async);
+    stage_commit();
   }
+  int slot = 0;
+  for (long long t0 = 0; t0 < steps; t0 += CHUNK) {
+    stage_rows(tiles[slot == 0 ? STAGES - 1 : slot - 1], x, t0 + (STAGES - 1) * CHUNK, steps, n, first, lane, async);
+    stage_commit();
+    stage_wait<STAGES - 1>();
+    if (active) {
+      if (t0 + CHUNK > steps) run_tile(tiles[slot], t0, (int)(steps - t0), non_finite);
+      else if (non_finite) run_tile(tiles[slot], t0, CHUNK, true);
+      else run_tile(tiles[slot], t0, CHUNK, false);
+    }
+    __syncwarp();  // every lane is done with the tile before it is staged again
+    slot = slot + 1 == STAGES ? 0 : slot + 1;
+  }
+  if (!active) return;
   final_state[i] = v;
   final_state[n + i] = r;
   if ((!finite || !bounded) && non_finite) atomicOr(non_finite, (finite ? 0 : 1) | (bounded ? 0 : 2));
@@ -258,27 +367,11 @@ __device__ __forceinline__ void add_param_grads(ParamGrads& g, const Adjoint d, 
 """
 
 _BACKWARD = r"""
-// a segment's loads: x and the incoming gradients of steps start .. start + BCHUNK - 1 (past the
-// last step, the last step again; its values are not used)
-struct Loads { io_t x, gs; acc_t gh, gr; };
-
-__device__ __forceinline__ void load_segment(
-    Loads (&l)[BCHUNK], const long long start, const long long steps, const long long n, const long long i,
-    const int grads, const io_t* x, const io_t* g_spikes, const acc_t* g_h, const acc_t* g_r) {
-#pragma unroll
-  for (int k = 0; k < BCHUNK; ++k) {
-    const long long t = start + k < steps ? start + k : steps - 1;
-    l[k].x = x[t * n + i];
-    l[k].gh = HAS_G_H ? g_h[t * n + i] : (acc_t)0;
-    l[k].gr = HAS_G_R ? g_r[t * n + i] : (acc_t)0;
-    if (HAS_G_SPIKES) l[k].gs = g_spikes[t * n + i];
-  }
-}
-
-// BPTT per neuron, segments of BCHUNK steps from the last; each segment's h and r[t-1] are
-// recomputed from its checkpoint (the forward's arithmetic: the same bits) and x, then walked
-// backwards, t = end - 1 .. start; lam_h1 = dL/dh[t+1]. The loads of the segment before are in
-// flight while one is computed.
+// BPTT per neuron, segments of BCHUNK steps from the last. A segment's h and r[t-1] are recomputed
+// from its checkpoint (the forward's arithmetic: the same bits) and x while the segment after it
+// is walked backwards (t = end - 1 .. start; lam_h1 = dL/dh[t+1]): two independent chains in one
+// loop. Staged BSTAGES - 1 segments ahead: the x and checkpoint of a segment to recompute and the
+// dL/ds of one to walk (BSTAGES slots; slot s % BSTAGES holds segment s's).
 extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
     const acc_t* __restrict__ g_final,  // dL/d(final state) [2, n]: v, r
@@ -286,43 +379,102 @@ extern "C" __global__ void neuron_backward(
     const acc_t* __restrict__ constants, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
     io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n] or null: tau, threshold, tau_r, refractory, v0, r0
     const long long steps, const long long n, const acc_t v_reset, const int grads) {
-  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  const acc_t a = constants[i], u = constants[n + i], ar = constants[2 * n + i], c = constants[3 * n + i];
+  // x, v, r of one segment; gs of another
+  struct Slot { io_t x[BCHUNK][32], gs[BCHUNK][32]; acc_t v[1][32], r[1][32]; };
+  __shared__ __align__(16) Slot ring[WARPS][BSTAGES];
+  const int lane = threadIdx.x % 32;
+  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, first = i - lane;
+  if (first >= n) return;  // the whole warp is past the last neuron
+  const bool active = i < n;  // a lane past the last neuron only stages rows with the others
+  const long long j = active ? i : first;
+  Slot (&slots)[BSTAGES] = ring[threadIdx.x / 32];
+  const acc_t a = constants[j], u = constants[n + j], ar = constants[2 * n + j], c = constants[3 * n + j];
+  const long long count = (steps + BCHUNK - 1) / BCHUNK;
+  const int last_rows = (int)(steps - (count - 1) * BCHUNK);
   const acc_t* cp_v = checkpoints;
-  const acc_t* cp_r = checkpoints + (steps + BCHUNK - 1) / BCHUNK * n;
-  acc_t lam_v = HAS_G_FINAL ? g_final[i] : (acc_t)0, lam_r1 = HAS_G_FINAL ? g_final[n + i] : (acc_t)0;
+  const acc_t* cp_r = checkpoints + count * n;
+  const bool async_x = rows_aligned(x, n, sizeof(io_t)), async_cp = rows_aligned(checkpoints, n, sizeof(acc_t));
+  const bool async_gs = HAS_G_SPIKES && rows_aligned(g_spikes, n, sizeof(io_t));
+  // one group of copies: what recomputing `recompute` needs, and dL/ds of `walk` (a negative one: nothing)
+  auto stage = [&](const long long recompute, const long long walk) {
+    if (recompute >= 0) {
+      Slot& to = slots[recompute % BSTAGES];
+      stage_rows(to.x, x, recompute * BCHUNK, steps, n, first, lane, async_x);
+      stage_rows(to.v, cp_v, recompute, count, n, first, lane, async_cp);
+      stage_rows(to.r, cp_r, recompute, count, n, first, lane, async_cp);
+    }
+    if (HAS_G_SPIKES && walk >= 0)
+      stage_rows(slots[walk % BSTAGES].gs, g_spikes, walk * BCHUNK, steps, n, first, lane, async_gs);
+    stage_commit();
+  };
+  const bool plain = HAS_G_SPIKES && HAS_G_X && !HAS_G_H && !HAS_G_R;
+  acc_t lam_v = HAS_G_FINAL ? g_final[j] : (acc_t)0, lam_r1 = HAS_G_FINAL ? g_final[n + j] : (acc_t)0;
   acc_t lam_h1 = 0;
   ParamGrads g = {0, 0, 0, 0};
-  long long start = (steps - 1) / BCHUNK * BCHUNK;
-  Loads next[BCHUNK];
-  load_segment(next, start, steps, n, i, grads, x, g_spikes, g_h, g_r);
-  for (; start >= 0; start -= BCHUNK) {
-    Loads cur[BCHUNK];
+  acc_t h[BCHUNK], rp[BCHUNK], h_next[BCHUNK], rp_next[BCHUNK];  // the walked segment's, the recomputed one's
+  // walk segment `segment` (`rows` steps: BCHUNK but for the last one) and, if `recompute`, recompute
+  // the one before it into h_next, rp_next; the constants' gradients summed if `sum_params`; `plain`:
+  // dL/ds given, dL/dx wanted, no gradient of h or r (training on the spikes). Each call site inlines
+  // its own constant rows and flags.
+  auto run_segment = [&](const long long segment, const int rows, const bool sum_params, const bool recompute,
+                         const bool plain) {
+    const long long start = segment * BCHUNK;
+    const Slot& walk = slots[segment % BSTAGES];
+    const Slot& next = slots[(segment + BSTAGES - 1) % BSTAGES];
+    acc_t v = recompute ? next.v[0][lane] : (acc_t)0, r = recompute ? next.r[0][lane] : (acc_t)0;
+    io_t* out = g_x + (start + BCHUNK - 1) * n + i;
 #pragma unroll
-    for (int k = 0; k < BCHUNK; ++k) cur[k] = next[k];
-    if (start > 0) load_segment(next, start - BCHUNK, steps, n, i, grads, x, g_spikes, g_h, g_r);
-    acc_t v = cp_v[(start / BCHUNK) * n + i], r = cp_r[(start / BCHUNK) * n + i];
-    acc_t h[BCHUNK], rp[BCHUNK];
+    for (int q = 0; q < BCHUNK; ++q, out -= n) {
+      if (recompute) {
+        rp_next[q] = r;
+        neuron_update(load_io(next.x[q][lane]), a, u, ar, c, v_reset, h_next[q], v, r);
+      }
+      const int k = BCHUNK - 1 - q;
+      if (k >= rows) continue;
+      const long long t = start + k;  // dL/dh, dL/dr read where given (record: a loss on h or r)
+      const Step step = {h[k], rp[k], !plain && HAS_G_H ? g_h[t * n + i] : (acc_t)0,
+                         !plain && HAS_G_R ? g_r[t * n + i] : (acc_t)0, walk.gs[k][lane]};
+      const acc_t gs = plain || HAS_G_SPIKES ? load_io(step.gs) : (acc_t)0;
+      const Adjoint d = backward_step(step, gs, a, u, ar, c, v_reset, lam_v, lam_r1);
+      if (plain || HAS_G_X) *out = store_io(d.lam_h);
+      if (sum_params) add_param_grads(g, d, lam_h1, step.rp);
+      lam_h1 = d.lam_h;
+    }
+  };
+  // the copies of iteration `segment` are those iteration `segment` - (BSTAGES - 1) needs (its x and
+  // checkpoint of the segment before it, its dL/ds); first the last segment's x and checkpoint
+  stage(count - 1, -1);
+#pragma unroll
+  for (int ahead = BSTAGES - 1; ahead >= 1; --ahead)  // the iterations count - 1 + ahead, before the first
+    stage(count - 1 + ahead - BSTAGES, count - 1 + ahead - (BSTAGES - 1));
+  stage_wait<BSTAGES - 1>();
+  if (active) {  // the last segment's h and r[t-1]
+    const Slot& last = slots[(count - 1) % BSTAGES];
+    acc_t v = last.v[0][lane], r = last.r[0][lane];
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
-      rp[k] = r;
-      neuron_update(load_io(cur[k].x), a, u, ar, c, v_reset, h[k], v, r);
-    }
-#pragma unroll
-    for (int k = BCHUNK - 1; k >= 0; --k) {
-      const long long t = start + k;
-      if (t < steps) {
-        const Step q = {h[k], rp[k], cur[k].gh, cur[k].gr, cur[k].gs};
-        const acc_t gs = HAS_G_SPIKES ? load_io(q.gs) : (acc_t)0;
-        const Adjoint d = backward_step(q, gs, a, u, ar, c, v_reset, lam_v, lam_r1);
-        if (HAS_G_X) g_x[t * n + i] = store_io(d.lam_h);
-        add_param_grads(g, d, lam_h1, q.rp);
-        lam_h1 = d.lam_h;
-      }
+      rp_next[k] = r;
+      if (k < last_rows) neuron_update(load_io(last.x[k][lane]), a, u, ar, c, v_reset, h_next[k], v, r);
     }
   }
-  if (!g_params) return;  // no constant or initial state wants a gradient
+  for (long long segment = count - 1; segment >= 0; --segment) {
+#pragma unroll
+    for (int k = 0; k < BCHUNK; ++k) {
+      h[k] = h_next[k];
+      rp[k] = rp_next[k];
+    }
+    __syncwarp();  // every lane is done with the slot the next copies go to
+    stage(segment - BSTAGES, segment - (BSTAGES - 1));
+    stage_wait<BSTAGES - 1>();
+    if (active) {
+      if (segment == count - 1 || segment == 0) run_segment(segment, segment == count - 1 ? last_rows : BCHUNK,
+                                                            g_params, segment > 0, false);
+      else if (!plain) run_segment(segment, BCHUNK, g_params, true, false);
+      else if (g_params) run_segment(segment, BCHUNK, true, true, true);
+      else run_segment(segment, BCHUNK, false, true, true);
+    }
+  }
+  if (!active || !g_params) return;  // no constant or initial state wants a gradient
   g_params[i] = g.a + lam_h1 * initial(v0, i);  // the first step's h = tau v0 + x
   g_params[n + i] = g.u;
   g_params[2 * n + i] = g.ar;
@@ -340,4 +492,4 @@ def backward_step_source() -> str:
 
 def kernel_source(spec: KernelSpec) -> str:
     """The full CUDA source (forward and backward) for one ``KernelSpec``."""
-    return prelude(spec) + _FORWARD + _BACKWARD_STEP + _BACKWARD
+    return prelude(spec) + _STAGING + _FORWARD + _BACKWARD_STEP + _BACKWARD
