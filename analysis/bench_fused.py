@@ -44,6 +44,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -77,9 +78,33 @@ def peak_ratio(run: Callable[[], None], x: torch.Tensor) -> float:
     return (torch.cuda.max_memory_allocated(x.device) - base) / (x.numel() * x.element_size())
 
 
-def measure_neuron(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, g: torch.Tensor, repeats: int):
-    """Forward ms, forward+backward ms (each call alone, the device idle before it), the same in a
-    stream of calls back to back, and the peak memory ratio of ``run(x) -> spikes``."""
+class NeuronTimes(NamedTuple):
+    """Forward and forward+backward ms, each call alone (the device idle before it) and in a stream
+    of calls back to back; the peak memory of forward+backward over the input's bytes."""
+
+    forward: float
+    fwd_bwd: float
+    forward_stream: float
+    fwd_bwd_stream: float
+    peak: float
+
+    def row(self, floor_fwd: float, floor_fb: float) -> dict:
+        """The times in ms and over the floors, as ``neurons.csv`` has them."""
+        return {
+            "forward_ms": round(self.forward, 4), "fwd_bwd_ms": round(self.fwd_bwd, 4),
+            "floor_forward_ms": round(floor_fwd, 4), "floor_fwd_bwd_ms": round(floor_fb, 4),
+            "forward_x_floor": round(self.forward / floor_fwd, 2), "fwd_bwd_x_floor": round(self.fwd_bwd / floor_fb, 2),
+            "forward_stream_ms": round(self.forward_stream, 4), "fwd_bwd_stream_ms": round(self.fwd_bwd_stream, 4),
+            "forward_stream_x_floor": round(self.forward_stream / floor_fwd, 2),
+            "fwd_bwd_stream_x_floor": round(self.fwd_bwd_stream / floor_fb, 2),
+            "peak_memory_x_input": round(self.peak, 2),
+        }  # fmt: skip
+
+
+def measure_neuron(
+    run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, g: torch.Tensor, repeats: int
+) -> NeuronTimes:
+    """``NeuronTimes`` of ``run(x) -> spikes`` (backward: ``spikes.backward(g)``)."""
 
     def forward() -> None:
         with torch.no_grad():
@@ -88,7 +113,7 @@ def measure_neuron(run: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
     def forward_backward() -> None:
         run(x.detach().requires_grad_()).backward(g)
 
-    return (
+    return NeuronTimes(
         timed(forward, x.device, repeats),
         timed(forward_backward, x.device, repeats),
         streamed(forward, x.device, repeats),
@@ -108,9 +133,7 @@ def bench_ours(args: argparse.Namespace, device: torch.device, bandwidth: float)
             for kind in NEURONS:
                 neuron = make_neuron(kind, "cupy", TAU).to(device)
                 neuron.check_finite = False
-                fwd, fb, fwd_stream, fb_stream, peak = measure_neuron(
-                    lambda xi, neuron=neuron: neuron(xi).spikes, x, g, args.repeats
-                )
+                times = measure_neuron(lambda xi, neuron=neuron: neuron(xi).spikes, x, g, args.repeats)
                 neuron.check_finite = True
                 checked = timed(lambda neuron=neuron, x=x: neuron(x), device, args.repeats)
                 neuron.check_finite = False
@@ -121,13 +144,7 @@ def bench_ours(args: argparse.Namespace, device: torch.device, bandwidth: float)
                 floor_fwd, floor_fb = (b / bandwidth * 1e3 for b in floor_bytes(kind, steps, n, x.element_size()))
                 rows.append({
                     "neuron": kind, "implementation": "ours (cupy)", "dtype": dtype_name, "T": steps, "N": n,
-                    "forward_ms": round(fwd, 4), "fwd_bwd_ms": round(fb, 4),
-                    "floor_forward_ms": round(floor_fwd, 4), "floor_fwd_bwd_ms": round(floor_fb, 4),
-                    "forward_x_floor": round(fwd / floor_fwd, 2), "fwd_bwd_x_floor": round(fb / floor_fb, 2),
-                    "forward_stream_ms": round(fwd_stream, 4), "fwd_bwd_stream_ms": round(fb_stream, 4),
-                    "forward_stream_x_floor": round(fwd_stream / floor_fwd, 2),
-                    "fwd_bwd_stream_x_floor": round(fb_stream / floor_fb, 2),
-                    "peak_memory_x_input": round(peak, 2), "forward_checked_ms": round(checked, 4),
+                    **times.row(floor_fwd, floor_fb), "forward_checked_ms": round(checked, 4),
                     "spike_mismatches_vs_float32": mismatches,
                 })  # fmt: skip
                 print("  " + ", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
@@ -153,7 +170,7 @@ def bench_spikingjelly(args: argparse.Namespace, device: torch.device, bandwidth
     for steps in args.steps:
         x = torch.randn(steps, args.batch, args.features, device=device) + 0.3
         g = torch.randn_like(x)
-        fwd, fb, peak = measure_neuron(run, x, g, args.repeats)
+        times = measure_neuron(run, x, g, args.repeats)
         floor_fwd, floor_fb = (b / bandwidth * 1e3 for b in floor_bytes("lif", steps, x[0].numel(), 4))
         try:
             from spikingjelly._ops.lif import _selection
@@ -163,10 +180,7 @@ def bench_spikingjelly(args: argparse.Namespace, device: torch.device, bandwidth
             pass  # the name it was asked for
         rows.append({
             "neuron": "lif", "implementation": f"SpikingJelly {implementation}", "dtype": "float32", "T": steps,
-            "N": x[0].numel(), "forward_ms": round(fwd, 4), "fwd_bwd_ms": round(fb, 4),
-            "floor_forward_ms": round(floor_fwd, 4), "floor_fwd_bwd_ms": round(floor_fb, 4),
-            "forward_x_floor": round(fwd / floor_fwd, 2), "fwd_bwd_x_floor": round(fb / floor_fb, 2),
-            "peak_memory_x_input": round(peak, 2),
+            "N": x[0].numel(), **times.row(floor_fwd, floor_fb),
         })  # fmt: skip
         del x, g
         if device.type == "cuda":
@@ -311,10 +325,11 @@ def summary(neuron_rows: list[dict], block_rows: list[dict], steps: list[int]) -
                     "mismatches"], lines)]  # fmt: skip
     native = {r["T"]: r for r in neuron_rows if r["implementation"] == "SpikingJelly cuda"}
     if native:
-        lines = [[t, f"{native[t]['forward_ms'] / ours[('lif', 'float32', t)]['forward_ms']:.2f}",
-                  f"{native[t]['fwd_bwd_ms'] / ours[('lif', 'float32', t)]['fwd_bwd_ms']:.2f}"]
+        keys = ("forward_ms", "fwd_bwd_ms", "forward_stream_ms", "fwd_bwd_stream_ms")
+        lines = [[t, *(f"{native[t][k] / ours[('lif', 'float32', t)][k]:.2f}" for k in keys)]
                  for t in steps if t in native and ("lif", "float32", t) in ours]  # fmt: skip
-        out += ["SpikingJelly native CUDA LIF time over ours (float32)", _table(["T", "forward", "fwd+bwd"], lines)]
+        out += ["SpikingJelly native CUDA LIF time over ours (float32), each call alone and in a stream",
+                _table(["T", "forward", "fwd+bwd", "forward, stream", "fwd+bwd, stream"], lines)]  # fmt: skip
     if block_rows:
         lines = [[r["block"], r["L"], r["step_ms"], r["x_s4d"], r["ran"]] for r in block_rows]
         out += [
