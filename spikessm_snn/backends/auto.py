@@ -5,22 +5,21 @@ any row meant for it runs ``'chunked'``. A row's ``calls`` are ``"all"``, ``"har
 hard-reset neuron: its chunks meet at the first shared spike, so its finish is cheaper than a
 soft reset's) or ``"backward"`` (autograd will run a backward: gradients are enabled and the
 input, the given state or a constant requires them). On a GPU (CuPy installed) the rest runs
-``'cupy'`` (the only one of the two for float16/bfloat16). The GPU rows are measured on an H100
-(``analysis/results/chunked/host_path/current/map*/``: C = 128, 3 repairs, the plain forward storing no ``h``
-and ``r``, the repairs recomputing the stored trajectory; two runs of the full map, B*D 256 to
-64 * 256, T 1024 to 262144): at B*D <= 16 * 256 and T >= 16384 ``'chunked'`` won forward and
-forward+backward for SRR and the hard-reset LIF in both runs (1.35x to 43x); at T = 4096 and
-B*D <= 16 * 256 the hard-reset LIF won both in both runs (1.12x to 1.82x), SRR mostly but not
-always (0.95x to 1.73x); at T = 1024 ``'cupy'`` won everywhere (0.47x to 0.97x), and at
-B*D = 64 * 256 it won or tied everywhere (SRR 0.55x to 0.97x; the LIF's forward 0.7x to 1.19x,
-its forward+backward 0.65x to 0.84x). A soft-reset LIF takes SRR's rows (the soft reset's). On a
-CPU (or a GPU without CuPy) the rest runs the
-``'torch'`` loop; the CPU row is measured (``bench_chunked.py --quick --neurons 256 1024 --steps 1024 4096
-16384``, a 2-core CPU shared with other work, so noisy: medians of 5, two runs): the torch path
-of ``'chunked'`` against the loop, forward / forward+backward, at B*D = 256: SRR T = 4096
-1.7x / 2.7x and 3.5x / 5.5x, T = 16384 1.1x / 2.3x, the hard-reset LIF T = 4096 7.4x / 3.9x;
-at T = 1024 it was mixed (SRR 1.6x / 2.4x in one run, 0.9x / 0.2x in the other), and at
-B*D = 1024 it lost at T = 1024 (0.64x / 0.94x), won at T = 4096 (2.3x / 1.2x).
+``'cupy'`` (the only one of the two for float16/bfloat16). The GPU row is measured on an H100
+(``analysis/results/chunked/staged/``: C = 128, 3 repairs, against the ``'cupy'`` kernels that
+stage their input through shared memory; the full map, B*D 256 to 64 * 256, T 1024 to 262144):
+at B*D <= 4 * 256 and T >= 16384 ``'chunked'`` won forward and forward+backward for SRR and the
+hard-reset LIF (1.31x to 14.8x); at T <= 4096 ``'cupy'`` won everywhere (0.38x to 0.91x, but SRR's
+forward+backward at B*D 256, T 1024: 1.15x); at B*D = 16 * 256 ``'chunked'`` lost or tied the
+forward+backward at every T (0.67x to 1.06x) and SRR's forward (0.53x to 1.07x), and at
+B*D = 64 * 256 ``'cupy'`` won everywhere (0.45x to 0.98x). A soft-reset LIF takes SRR's rows (the
+soft reset's). On a CPU (or a GPU without CuPy) the rest runs the ``'torch'`` loop; the CPU row is
+measured (``bench_chunked.py --quick --neurons 256 1024 --steps 1024 4096 16384``, a 2-core CPU
+shared with other work, so noisy: medians of 5, two runs): the torch path of ``'chunked'`` against
+the loop, forward / forward+backward, at B*D = 256: SRR T = 4096 1.7x / 2.7x and 3.5x / 5.5x, T =
+16384 1.1x / 2.3x, the hard-reset LIF T = 4096 7.4x / 3.9x; at T = 1024 it was mixed (SRR 1.6x /
+2.4x in one run, 0.9x / 0.2x in the other), and at B*D = 1024 it lost at T = 1024 (0.64x / 0.94x),
+won at T = 4096 (2.3x / 1.2x).
 ``'pmbc'`` loses to the loop on a CPU everywhere measured. A spike function without a surrogate
 derivative always runs ``'torch'``.
 
@@ -55,7 +54,7 @@ from .fused import cupy_missing
 
 # Where 'chunked' wins, per device type: rows of (most neurons B*D, fewest steps T, the calls it is for)
 CHUNKED_WINS: dict[str, list[tuple[int, int, str]]] = {
-    "cuda": [(16 * 256, 16384, "all"), (16 * 256, 4096, "hard reset")],
+    "cuda": [(4 * 256, 16384, "all")],
     "cpu": [(256, 4096, "all")],
 }
 

@@ -205,16 +205,15 @@ def test_gpu_auto_runs_what_the_constants_allow(name) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize(("name", "steps", "expected"), [
-    ("soft_forward", 16384, "chunked"), ("soft_input_requires_grad", 4096, "cupy"), ("soft_forward", 4096, "cupy"),
-    ("hard_forward", 4096, "chunked"),
+@pytest.mark.parametrize(("name", "neurons", "steps", "expected"), [
+    ("soft_forward", 4 * 256, 16384, "chunked"), ("soft_input_requires_grad", 4 * 256, 16384, "chunked"),
+    ("hard_forward", 4 * 256, 4096, "cupy"), ("hard_forward", 16 * 256, 16384, "cupy"),
 ])  # fmt: skip
-def test_gpu_auto_at_4096_neurons_runs_chunked_from_16384_steps_and_a_hard_reset_from_4096(name, steps,
-                                                                                       expected) -> None:  # fmt: skip
-    """B*D = 16 * 256: inside the GPU rows for every call at T = 16384, for a hard reset only at T = 4096."""
+def test_gpu_auto_runs_chunked_up_to_1024_neurons_from_16384_steps(name, neurons, steps, expected) -> None:
+    """Inside the GPU row (B*D <= 4 * 256, T >= 16384) for every call; outside it a hard reset too."""
     make, requires_grad, _, _ = CALLS[name]
     neuron = make().cuda()
-    x = (1.2 * torch.randn(steps, 1, 16 * 256, device="cuda") + 0.3).requires_grad_(requires_grad)
+    x = (1.2 * torch.randn(steps, 1, neurons, device="cuda") + 0.3).requires_grad_(requires_grad)
     result = neuron(x)
     assert neuron.last_backend == expected
     reference = make().cuda()

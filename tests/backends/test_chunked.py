@@ -306,12 +306,11 @@ HARD, BACKWARD, BOTH = {"hard_reset": True}, {"backward": True}, {"hard_reset": 
 
 
 @pytest.mark.parametrize(("steps", "neurons", "dtype", "call", "with_cupy", "without_cupy"), [
-    (16384, 4096, F32, {}, "chunked", "torch"), (16383, 4096, F32, {}, "cupy", "torch"),  # every call from T = 16384
-    (16384, 4097, F32, {}, "cupy", "torch"), (16384, 4097, F32, BOTH, "cupy", "torch"),
-    (16383, 4096, F32, BACKWARD, "cupy", "torch"), (65536, 1024, F32, BACKWARD, "chunked", "torch"),
-    (4096, 4096, F32, HARD, "chunked", "torch"), (4095, 4096, F32, HARD, "cupy", "torch"),  # a hard reset from 4096
-    (4096, 4097, F32, HARD, "cupy", "torch"), (4096, 256, F32, BOTH, "chunked", "chunked"),
-    (8192, 1024, F32, {}, "cupy", "torch"), (65536, 16384, F32, BOTH, "cupy", "torch"),
+    (16384, 1024, F32, {}, "chunked", "torch"), (16383, 1024, F32, {}, "cupy", "torch"),  # every call from T = 16384
+    (16384, 1025, F32, {}, "cupy", "torch"), (16384, 1025, F32, BOTH, "cupy", "torch"),
+    (16383, 1024, F32, BACKWARD, "cupy", "torch"), (65536, 1024, F32, BACKWARD, "chunked", "torch"),
+    (4096, 1024, F32, HARD, "cupy", "torch"), (65536, 4096, F32, BOTH, "cupy", "torch"),  # no row for a hard reset
+    (4096, 256, F32, BOTH, "cupy", "chunked"), (65536, 16384, F32, BOTH, "cupy", "torch"),
     (65536, 256, F64, {}, "chunked", "chunked"), (65536, 256, F16, BOTH, "cupy", "torch"),
     (1000, 64, F32, {}, "cupy", "torch"),
 ])  # fmt: skip

@@ -25,6 +25,7 @@ from fused_without_gpu import (
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.chunked.source import chunked_source
 from spikessm_snn.backends.fused import cupy_missing
+from spikessm_snn.backends.fused.autograd import in_layout, is_time_last
 from spikessm_snn.backends.fused.launch import _buffer as launch_buffer
 from spikessm_snn.backends.fused.launch import packed_arguments
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
@@ -232,6 +233,53 @@ def test_kernels_on_the_cpu_across_the_backward_segments(name, dtype, steps, on_
     single = dtype == torch.float32
     _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, record=False), 1e-6 if single else 1e-13,
                                    1e-5 if single else 1e-12)  # fmt: skip
+
+
+def _time_last(x: torch.Tensor) -> torch.Tensor:
+    """``x [T, ...]`` as a time-last view (``[..., T]`` in memory, as an SSM's ``[B, H, L]``)."""
+    return x.movedim(0, -1).contiguous().movedim(-1, 0)
+
+
+def test_time_last_is_told_from_the_strides() -> None:
+    x = torch.randn(5, 2, 3)
+    assert not is_time_last(x)  # contiguous [T, ...]
+    assert is_time_last(_time_last(x)) and is_time_last(torch.randn(2, 3, 5).permute(2, 0, 1))
+    assert not is_time_last(torch.randn(2, 5, 3).permute(1, 0, 2))  # time in the middle
+    assert not is_time_last(torch.randn(3, 2, 5).permute(2, 1, 0))  # the neurons reversed
+    assert not is_time_last(torch.randn(2, 3, 1).permute(2, 0, 1))  # one step: contiguous either way
+    y = _time_last(x)
+    assert in_layout(y, True).data_ptr() == y.data_ptr() and torch.equal(in_layout(x, True), x)
+    assert is_time_last(in_layout(x, True)) and in_layout(y, False).is_contiguous()
+
+
+@pytest.mark.parametrize("steps", [1, 17, 40, 100])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset", "srr_sigmoid_detached"])
+def test_kernels_on_the_cpu_read_and_write_time_last_sequences(name, dtype, steps, on_the_cpu,
+                                                              kernels_on_cpu) -> None:  # fmt: skip
+    """A time-last input (an SSM's ``[B, H, L]`` seen as ``[L, B, H]``) is read as it is, its spikes
+    and dL/dx come in its layout, equal to the reference; a partial warp (66 neurons) and a last
+    tile or segment cut short."""
+    x = _time_last((1.2 * torch.randn(steps, 2, 33, generator=torch.Generator().manual_seed(steps)) + 0.3).to(dtype))
+    outs = _compare(name, x, on_the_cpu, record=False)
+    specs = {spec.time_last for spec, _, _ in kernels_on_cpu.calls}
+    assert specs == {steps > 1}
+    ours = outs[1][0]
+    assert is_time_last(ours.spikes) == (steps > 1)
+    single = dtype == torch.float32
+    _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)
+
+
+@pytest.mark.parametrize(("dtype", "record"), [(torch.bfloat16, False), (torch.float32, True)])
+def test_time_last_half_precision_or_recorded_sequences_are_copied_first(dtype, record, on_the_cpu,
+                                                                        kernels_on_cpu) -> None:  # fmt: skip
+    x = _time_last((1.2 * torch.randn(40, 2, 9, generator=torch.Generator().manual_seed(5)) + 0.3).to(dtype))
+    outs = _compare("srr_trainable", x, on_the_cpu, record=record)
+    assert {spec.time_last for spec, _, _ in kernels_on_cpu.calls} == {False}
+    if dtype == torch.float32:
+        _assert_equal_to_the_reference(outs, 1e-6, 1e-5)
+    else:
+        _assert_half_precision(outs, dtype)
 
 
 def _assert_half_precision(outs, dtype: torch.dtype) -> None:
@@ -483,12 +531,28 @@ def test_spikingjelly_node_on_the_cupy_backend() -> None:
 
 
 @pytest.mark.parametrize(
-    ("dtype", "name", "hard", "detach"),
-    [("float32", "triangle", False, False), ("float32", "rect", True, True), ("float16", "sigmoid", False, False),
-     ("bfloat16", "atan", True, False), ("float64", "sigmoid", False, True)],
+    ("dtype", "name", "hard", "detach", "time_last"),
+    [("float32", "triangle", False, False, False), ("float32", "rect", True, True, False),
+     ("float16", "sigmoid", False, False, False), ("bfloat16", "atan", True, False, False),
+     ("float64", "sigmoid", False, True, False), ("float32", "triangle", True, False, True),
+     ("float64", "atan", False, False, True)],
 )  # fmt: skip
-def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, detach) -> None:
-    assert_compiles_for_gpu_without_spills(kernel_source(KernelSpec(dtype, surrogate(name), hard, detach)), 2)
+def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, detach, time_last) -> None:
+    spec = KernelSpec(dtype, surrogate(name), hard, detach, time_last=time_last)
+    assert_compiles_for_gpu_without_spills(kernel_source(spec), 2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset"])
+def test_time_last_sequences_on_the_gpu(name, dtype) -> None:
+    """Time-last input read as it is (the warp's lanes copy and write one neuron's steps side by
+    side): equal to the reference over many tiles and segments, a partial warp (210 neurons)."""
+    x = torch.randn(1000, 3, 70, device="cuda", generator=torch.Generator("cuda").manual_seed(11))
+    outs = _compare(name, _time_last((1.2 * x + 0.3).to(dtype)), record=False)
+    assert is_time_last(outs[1][0].spikes) and 0 < outs[0][0].spikes.mean() < 1
+    single = dtype == torch.float32
+    _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)
 
 
 @pytest.mark.gpu

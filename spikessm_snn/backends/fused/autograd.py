@@ -79,7 +79,7 @@ def _launch_forward(
     dtype's largest value."""
     steps, n = steps_and_neurons(x)
     acc = constants.dtype
-    spikes = torch.empty_like(x, memory_format=torch.contiguous_format)
+    spikes = torch.empty_like(x)  # in x's layout: [T, ...] contiguous, or time-last (spec.time_last)
     final = torch.empty((2, *x.shape[1:]), dtype=acc, device=x.device)
     h, r_seq = torch.empty((2, *x.shape), dtype=acc, device=x.device) if save == SAVE_EVERY_R else (None, None)
     checkpoints = None if save == SAVE_NOTHING else torch.empty((2, -(-steps // spec.segment), n), dtype=acc,
@@ -100,7 +100,7 @@ def _launch_backward(
     missing one is zero)."""
     x, checkpoints, constants, v0, r0 = saved
     steps, n = steps_and_neurons(x)
-    g_x = torch.empty_like(x, dtype=x_dtype, memory_format=torch.contiguous_format) if want_x else None
+    g_x = torch.empty_like(x, dtype=x_dtype) if want_x else None  # in x's layout
     g_params = torch.empty((6, n), dtype=constants.dtype, device=x.device) if want_params else None
     launch(spec, "neuron_backward", n, x.device, [
         *(given.get(name) for name in GRADIENT_NAMES), x, checkpoints, constants, v0, r0, g_x, g_params, steps, n,
@@ -113,14 +113,28 @@ def _launch_backward(
 class Kernels:
     """A forward (as ``_launch_forward``: a ``ForwardRun``; ``v0``, ``r0`` ``None`` for the zero state)
     and a backward over what it kept (as ``_launch_backward``: ``saved = (*kept, constants, v0, r0)``),
-    and the backend name errors show."""
+    the backend name errors show, and whether they read time-last sequences as they are."""
 
     backend: str
     forward: Callable[..., ForwardRun]
     backward: Callable[..., tuple[Tensor | None, Tensor | None]]
+    time_last: bool = False
 
 
-SEQUENTIAL = Kernels("cupy", _launch_forward, _launch_backward)
+SEQUENTIAL = Kernels("cupy", _launch_forward, _launch_backward, time_last=True)
+
+
+def is_time_last(x_seq: Tensor) -> bool:
+    """Whether ``x_seq [T, ...]`` is laid out time-last: a view (``x.permute(-1, 0, ...)``) of a
+    contiguous ``[..., T]``, each neuron's steps side by side (as an SSM's ``[B, H, L]``)."""
+    return (
+        x_seq.dim() >= 2 and x_seq.shape[0] > 1 and not x_seq.is_contiguous() and x_seq.movedim(0, -1).is_contiguous()
+    )
+
+
+def in_layout(t: Tensor, time_last: bool) -> Tensor:
+    """``t [T, ...]`` contiguous, or (``time_last``) laid out time-last; no copy where it already is."""
+    return t.movedim(0, -1).contiguous().movedim(-1, 0) if time_last else t.contiguous()
 
 
 class _FusedFunction(torch.autograd.Function):
@@ -147,7 +161,8 @@ class _FusedFunction(torch.autograd.Function):
     def backward(ctx: Any, *grads: Tensor | None):
         if torch.is_grad_enabled():
             raise_no_double_backward(ctx.kernels.backend)
-        given = {name: g.contiguous() for name, g in zip(GRADIENT_NAMES, grads, strict=True) if g is not None}
+        given = {name: in_layout(g, ctx.spec.time_last and name == "g_spikes")
+                 for name, g in zip(GRADIENT_NAMES, grads, strict=True) if g is not None}  # fmt: skip
         want_x, want_constants, want_v0, want_r0 = ctx.needs_input_grad[:4]
         want_params = want_constants or want_v0 or want_r0
         g_x, g_params = ctx.kernels.backward(
@@ -189,16 +204,18 @@ def run_fused(
     check_finite: bool = True,
     kernels: Kernels = SEQUENTIAL,
 ) -> MultiStepResult:
-    """``x_seq [T, B, ...]`` (any layout; copied if not contiguous) on a CUDA device, from ``state``
+    """``x_seq [T, B, ...]`` (any layout: read as it is where contiguous, or time-last for kernels that
+    read it and float32/float64 input without ``record``; else copied contiguous) on a CUDA device, from ``state``
     (``None``: the zero state, read as zeros by the kernels, none made); NaN/inf in the input and a
     state beyond the input dtype's range are found by the forward kernel as it runs, and raise when
     ``check_finite``. Other ``kernels`` over the same saved tensors (``'chunked'``) share this wrapper."""
     step_shape = x_seq.shape[1:]
     acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
-    x = x_seq.contiguous()
+    time_last = kernels.time_last and not record and x_seq.element_size() >= 4 and is_time_last(x_seq)
+    x = x_seq if time_last else x_seq.contiguous()
     constants = stacked_constants((p.tau, p.threshold, p.tau_r, p.refractory), step_shape, acc)
     v0, r0 = (None, None) if state is None else (s.to(acc).reshape(-1).contiguous() for s in state)
-    spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset)
+    spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset, time_last=time_last)
     non_finite = torch.zeros(1, dtype=torch.int32, device=x.device) if check_finite else None
     if not record and not backward_follows(x_seq, constants, v0, r0):
         run = kernels.forward(spec, x, constants, v0, r0, p.v_reset, SAVE_NOTHING, non_finite)

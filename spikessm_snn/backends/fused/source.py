@@ -47,8 +47,13 @@ class KernelSpec:
     detach_reset: bool
     forward_chunk: int = FORWARD_CHUNK
     backward_chunk: int = BACKWARD_CHUNK
+    time_last: bool = False  # the sequences laid out [n, T] (each neuron's steps contiguous), not [T, n]
 
     def __post_init__(self) -> None:
+        if self.time_last and _io_bytes(self.dtype) < 4:
+            raise ValueError(
+                f"time-last sequences need 4- or 8-byte values (copied a value at a time), not {self.dtype}"
+            )
         if self.tile % self.segment:  # the forward writes a checkpoint where a segment starts
             raise ValueError(f"the forward's tile ({self.tile} steps) must be a multiple of the backward's "
                              f"segment ({self.segment} steps)")  # fmt: skip
@@ -74,13 +79,15 @@ class KernelSpec:
     @property
     def forward_stages(self) -> int:
         """Tiles in the forward's ring (``STAGES``): as many as ``STAGING_BYTES`` holds, at least 2."""
-        return max(2, STAGING_BYTES // (THREADS // 32 * self._warp_tile_bytes))
+        per_warp = STAGING_BYTES // (THREADS // 32) - self._warp_outputs[0]
+        return max(2, per_warp // self._warp_tile_bytes)
 
     @property
     def backward_stages(self) -> int:
         """Segments in the backward's ring (``BSTAGES``: each its ``x``, ``dL/ds`` and checkpoint), as
         many as ``STAGING_BYTES`` holds, at least 2."""
-        return max(2, STAGING_BYTES // (THREADS // 32 * self._warp_segment_bytes))
+        per_warp = STAGING_BYTES // (THREADS // 32) - self._warp_outputs[1]
+        return max(2, per_warp // self._warp_segment_bytes)
 
     @property
     def _warp_tile_bytes(self) -> int:
@@ -91,10 +98,18 @@ class KernelSpec:
         return 32 * (2 * self.segment * _io_bytes(self.dtype) + 2 * (8 if self.acc == "double" else 4))
 
     @property
+    def _warp_outputs(self) -> tuple[int, int]:
+        """Bytes a warp gathers its time-last outputs in before writing them: the forward's spikes
+        (a tile), the backward's dL/dx (a segment); none for time-first sequences."""
+        io = _io_bytes(self.dtype) if self.time_last else 0
+        return self.tile * 32 * io, self.segment * 32 * io
+
+    @property
     def staged_bytes(self) -> int:
         """Shared memory a block of either kernel stages its tiles in (the larger)."""
-        warps = THREADS // 32
-        return warps * max(self.forward_stages * self._warp_tile_bytes, self.backward_stages * self._warp_segment_bytes)
+        warps, (forward_out, backward_out) = THREADS // 32, self._warp_outputs
+        return warps * max(self.forward_stages * self._warp_tile_bytes + forward_out,
+                           self.backward_stages * self._warp_segment_bytes + backward_out)  # fmt: skip
 
 
 def _io_bytes(dtype: str) -> int:
@@ -150,6 +165,7 @@ typedef {acc} acc_t;
 #define BCHUNK {spec.segment}
 #define BSTAGES {spec.backward_stages}
 #define HARD_RESET {int(spec.hard_reset)}
+#define TIME_LAST {int(spec.time_last)}
 #define RESET_GRAD {0 if spec.detach_reset else 1}
 #define IO_MAX {torch.finfo(getattr(torch, spec.dtype)).max!r}{"f" if acc == "float" else ""}
 {has}
@@ -211,6 +227,51 @@ __device__ __forceinline__ void stage_rows(T (&tile)[R][32], const T* __restrict
   for (int k = 0; k < R; ++k)
     if (t0 + k < steps) tile[k][lane] = rows[(t0 + k) * n + first + lane];
 }
+// A tile of a sequence [T, n] or [n, T] (TIME_LAST): steps t0 .. t0 + R - 1 of the warp's 32
+// neurons, read and written as tile[k][lane] through step_slot. Time-last tiles are swizzled (step
+// k of lane j at column j ^ k) so that neither the copies, one neuron's steps a row, nor a step's
+// reads across the lanes meet in a bank.
+__device__ __forceinline__ int step_slot(const int k, const int lane) { return TIME_LAST ? lane ^ (k % 32) : lane; }
+template <typename T, int R>
+__device__ __forceinline__ void stage_steps(T (&tile)[R][32], const T* __restrict__ seq, const long long t0,
+    const long long steps, const long long n, const long long first, const int lane, const bool async) {
+#if TIME_LAST
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#pragma unroll
+  for (int p = lane; p < 32 * R; p += 32) {  // lanes side by side copy one neuron's steps
+    const int j = p / R, k = p % R;
+    if (t0 + k < steps && first + j < n) {
+      const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][j ^ (k % 32)]);
+      asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(to), "l"(seq + (first + j) * steps + t0 + k),
+                   "n"(sizeof(T)));
+    }
+  }
+#else
+  if (first + lane >= n) return;
+#pragma unroll
+  for (int k = 0; k < R; ++k)
+    if (t0 + k < steps) tile[k][step_slot(k, lane)] = seq[(first + lane) * steps + t0 + k];
+#endif
+#else
+  stage_rows(tile, seq, t0, steps, n, first, lane, async);
+#endif
+}
+// a time-last tile's first `rows` steps, gathered by the lanes (each its own, at step_slot), to
+// their sequence: the lanes side by side write one neuron's steps (after the warp has synced)
+template <typename T, int R>
+__device__ __forceinline__ void write_steps(const T (&tile)[R][32], T* __restrict__ seq, const long long t0,
+    const int rows, const long long steps, const long long n, const long long first, const int lane) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+  for (int p = lane; p < 32 * R; p += 32) {
+    const int j = p / R, k = p % R;
+    if (k < rows && first + j < n) seq[(first + j) * steps + t0 + k] = tile[k][j ^ (k % 32)];
+  }
+#else  // one thread at a time: each lane writes its own
+  if (first + lane >= n) return;
+  for (int k = 0; k < rows; ++k) seq[(first + lane) * steps + t0 + k] = tile[k][lane ^ (k % 32)];
+#endif
+}
 // whether stage_rows may copy `rows` [., n] of `bytes`-sized values in 16-byte pieces
 __device__ __forceinline__ bool rows_aligned(const void* rows, const long long n, const int bytes) {
   return ((unsigned long long)rows | (unsigned long long)(n * bytes)) % 16 == 0;
@@ -238,19 +299,22 @@ _FORWARD = r"""
 // [2, ceil(T / BCHUNK), n] (what the backward recomputes from); 2 that, and every h and r
 // (recorded). Pointers a save leaves unused may be null. non_finite: null, or or-ed with 1 on NaN/inf
 // in x and with 2 where h or r passed the input dtype's largest value (the state overflowed it).
-// x is staged a tile of CHUNK steps at a time, STAGES - 1 tiles ahead.
+// x is staged a tile of CHUNK steps at a time, STAGES - 1 tiles ahead. x and spikes are [T, n], or
+// [n, T] (TIME_LAST: the spikes gathered a tile at a time); h_seq and r_seq [T, n].
 extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
     acc_t* __restrict__ checkpoints, const acc_t* __restrict__ constants, const acc_t* __restrict__ v0,
     const acc_t* __restrict__ r0, acc_t* __restrict__ final_state, const long long steps, const long long n,
     const acc_t v_reset, const int save, int* __restrict__ non_finite) {
   __shared__ __align__(16) io_t ring[WARPS][STAGES][CHUNK][32];
+  __shared__ __align__(16) io_t gathered[WARPS][TIME_LAST ? CHUNK : 1][32];  // a tile's spikes (time-last)
   const int lane = threadIdx.x % 32;
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, first = i - lane;
   if (first >= n) return;  // the whole warp is past the last neuron
   const bool active = i < n;  // a lane past the last neuron only stages rows with the others
   const long long j = active ? i : first;
   io_t (&tiles)[STAGES][CHUNK][32] = ring[threadIdx.x / 32];
+  auto& out = gathered[threadIdx.x / 32];
   const bool async = rows_aligned(x, n, sizeof(io_t));
   bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
   const acc_t a = constants[j], u = constants[n + j], ar = constants[2 * n + j], c = constants[3 * n + j];
@@ -260,22 +324,23 @@ extern "C" __global__ void neuron_forward(
   // the steps of one tile from t0 on, `rows` of them (CHUNK but for the last tile); NaN/inf and
   // overflow looked for if `check` (each call site inlines its own constant rows and check)
   auto run_tile = [&](const io_t (&tile)[CHUNK][32], const long long t0, const int rows, const bool check) {
-    io_t* out = spikes + t0 * n + i;
 #pragma unroll
-    for (int k = 0; k < CHUNK; ++k, out += n) {
+    for (int k = 0; k < CHUNK; ++k) {
       if (k >= rows) break;
       if (save && k % BCHUNK == 0) {  // CHUNK is a multiple of BCHUNK: t0 + k starts a segment
         cp_v[((t0 + k) / BCHUNK) * n + i] = v;
         cp_r[((t0 + k) / BCHUNK) * n + i] = r;
       }
-      const acc_t xt = load_io(tile[k][lane]);
+      const acc_t xt = load_io(tile[k][step_slot(k, lane)]);
       acc_t h;
       const bool s = neuron_update(xt, a, u, ar, c, v_reset, h, v, r);
       if (check) {  // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
         finite &= isfinite(xt);
         bounded &= fabs(h) <= IO_MAX && fabs(r) <= IO_MAX;
       }
-      *out = store_io(s ? (acc_t)1 : (acc_t)0);
+      const io_t spike = store_io(s ? (acc_t)1 : (acc_t)0);
+      if constexpr (TIME_LAST) out[k][step_slot(k, lane)] = spike;
+      else spikes[(t0 + k) * n + i] = spike;
       if (save == 2) {
         h_seq[(t0 + k) * n + i] = h;
         r_seq[(t0 + k) * n + i] = r;
@@ -284,12 +349,12 @@ extern "C" __global__ void neuron_forward(
   };
 #pragma unroll
   for (int k = 0; k < STAGES - 1; ++k) {
-    stage_rows(tiles[k], x, (long long)k * CHUNK, steps, n, first, lane, async);
+    stage_steps(tiles[k], x, (long long)k * CHUNK, steps, n, first, lane, async);
     stage_commit();
   }
   int slot = 0;
   for (long long t0 = 0; t0 < steps; t0 += CHUNK) {
-    stage_rows(tiles[slot == 0 ? STAGES - 1 : slot - 1], x, t0 + (STAGES - 1) * CHUNK, steps, n, first, lane, async);
+    stage_steps(tiles[slot == 0 ? STAGES - 1 : slot - 1], x, t0 + (STAGES - 1) * CHUNK, steps, n, first, lane, async);
     stage_commit();
     stage_wait<STAGES - 1>();
     if (active) {
@@ -297,7 +362,9 @@ extern "C" __global__ void neuron_forward(
       else if (non_finite) run_tile(tiles[slot], t0, CHUNK, true);
       else run_tile(tiles[slot], t0, CHUNK, false);
     }
-    __syncwarp();  // every lane is done with the tile before it is staged again
+    __syncwarp();  // every lane is done with the tile before it is staged again (and wrote its spikes)
+    if constexpr (TIME_LAST)
+      write_steps(out, spikes, t0, (int)(t0 + CHUNK <= steps ? CHUNK : steps - t0), steps, n, first, lane);
     slot = slot + 1 == STAGES ? 0 : slot + 1;
   }
   if (!active) return;
@@ -371,7 +438,8 @@ _BACKWARD = r"""
 // from its checkpoint (the forward's arithmetic: the same bits) and x while the segment after it
 // is walked backwards (t = end - 1 .. start; lam_h1 = dL/dh[t+1]): two independent chains in one
 // loop. Staged BSTAGES - 1 segments ahead: the x and checkpoint of a segment to recompute and the
-// dL/ds of one to walk (BSTAGES slots; slot s % BSTAGES holds segment s's).
+// dL/ds of one to walk (BSTAGES slots; slot s % BSTAGES holds segment s's). x, dL/ds and dL/dx are
+// [T, n], or [n, T] (TIME_LAST: dL/dx gathered a segment at a time); dL/dh and dL/dr [T, n].
 extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
     const acc_t* __restrict__ g_final,  // dL/d(final state) [2, n]: v, r
@@ -382,12 +450,14 @@ extern "C" __global__ void neuron_backward(
   // x, v, r of one segment; gs of another
   struct Slot { io_t x[BCHUNK][32], gs[BCHUNK][32]; acc_t v[1][32], r[1][32]; };
   __shared__ __align__(16) Slot ring[WARPS][BSTAGES];
+  __shared__ __align__(16) io_t gathered[WARPS][TIME_LAST ? BCHUNK : 1][32];  // a segment's dL/dx (time-last)
   const int lane = threadIdx.x % 32;
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, first = i - lane;
   if (first >= n) return;  // the whole warp is past the last neuron
   const bool active = i < n;  // a lane past the last neuron only stages rows with the others
   const long long j = active ? i : first;
   Slot (&slots)[BSTAGES] = ring[threadIdx.x / 32];
+  auto& out = gathered[threadIdx.x / 32];
   const acc_t a = constants[j], u = constants[n + j], ar = constants[2 * n + j], c = constants[3 * n + j];
   const long long count = (steps + BCHUNK - 1) / BCHUNK;
   const int last_rows = (int)(steps - (count - 1) * BCHUNK);
@@ -399,12 +469,12 @@ extern "C" __global__ void neuron_backward(
   auto stage = [&](const long long recompute, const long long walk) {
     if (recompute >= 0) {
       Slot& to = slots[recompute % BSTAGES];
-      stage_rows(to.x, x, recompute * BCHUNK, steps, n, first, lane, async_x);
+      stage_steps(to.x, x, recompute * BCHUNK, steps, n, first, lane, async_x);
       stage_rows(to.v, cp_v, recompute, count, n, first, lane, async_cp);
       stage_rows(to.r, cp_r, recompute, count, n, first, lane, async_cp);
     }
     if (HAS_G_SPIKES && walk >= 0)
-      stage_rows(slots[walk % BSTAGES].gs, g_spikes, walk * BCHUNK, steps, n, first, lane, async_gs);
+      stage_steps(slots[walk % BSTAGES].gs, g_spikes, walk * BCHUNK, steps, n, first, lane, async_gs);
     stage_commit();
   };
   const bool plain = HAS_G_SPIKES && HAS_G_X && !HAS_G_H && !HAS_G_R;
@@ -422,21 +492,23 @@ extern "C" __global__ void neuron_backward(
     const Slot& walk = slots[segment % BSTAGES];
     const Slot& next = slots[(segment + BSTAGES - 1) % BSTAGES];
     acc_t v = recompute ? next.v[0][lane] : (acc_t)0, r = recompute ? next.r[0][lane] : (acc_t)0;
-    io_t* out = g_x + (start + BCHUNK - 1) * n + i;
 #pragma unroll
-    for (int q = 0; q < BCHUNK; ++q, out -= n) {
+    for (int q = 0; q < BCHUNK; ++q) {
       if (recompute) {
         rp_next[q] = r;
-        neuron_update(load_io(next.x[q][lane]), a, u, ar, c, v_reset, h_next[q], v, r);
+        neuron_update(load_io(next.x[q][step_slot(q, lane)]), a, u, ar, c, v_reset, h_next[q], v, r);
       }
       const int k = BCHUNK - 1 - q;
       if (k >= rows) continue;
       const long long t = start + k;  // dL/dh, dL/dr read where given (record: a loss on h or r)
       const Step step = {h[k], rp[k], !plain && HAS_G_H ? g_h[t * n + i] : (acc_t)0,
-                         !plain && HAS_G_R ? g_r[t * n + i] : (acc_t)0, walk.gs[k][lane]};
+                         !plain && HAS_G_R ? g_r[t * n + i] : (acc_t)0, walk.gs[k][step_slot(k, lane)]};
       const acc_t gs = plain || HAS_G_SPIKES ? load_io(step.gs) : (acc_t)0;
       const Adjoint d = backward_step(step, gs, a, u, ar, c, v_reset, lam_v, lam_r1);
-      if (plain || HAS_G_X) *out = store_io(d.lam_h);
+      if (plain || HAS_G_X) {
+        if constexpr (TIME_LAST) out[k][step_slot(k, lane)] = store_io(d.lam_h);
+        else g_x[t * n + i] = store_io(d.lam_h);
+      }
       if (sum_params) add_param_grads(g, d, lam_h1, step.rp);
       lam_h1 = d.lam_h;
     }
@@ -454,7 +526,7 @@ extern "C" __global__ void neuron_backward(
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
       rp_next[k] = r;
-      if (k < last_rows) neuron_update(load_io(last.x[k][lane]), a, u, ar, c, v_reset, h_next[k], v, r);
+      if (k < last_rows) neuron_update(load_io(last.x[k][step_slot(k, lane)]), a, u, ar, c, v_reset, h_next[k], v, r);
     }
   }
   for (long long segment = count - 1; segment >= 0; --segment) {
@@ -472,6 +544,11 @@ extern "C" __global__ void neuron_backward(
       else if (!plain) run_segment(segment, BCHUNK, g_params, true, false);
       else if (g_params) run_segment(segment, BCHUNK, true, true, true);
       else run_segment(segment, BCHUNK, false, true, true);
+    }
+    if constexpr (TIME_LAST) {
+      __syncwarp();  // the lanes' dL/dx gathered
+      const int rows = segment == count - 1 ? last_rows : BCHUNK;
+      if (HAS_G_X) write_steps(out, g_x, segment * BCHUNK, rows, steps, n, first, lane);
     }
   }
   if (!active || !g_params) return;  // no constant or initial state wants a gradient
