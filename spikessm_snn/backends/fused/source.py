@@ -231,19 +231,23 @@ __device__ __forceinline__ void stage_rows(T (&tile)[R][32], const T* __restrict
 // neurons, read and written as tile[k][lane] through step_slot. Time-last tiles are swizzled (step
 // k of lane j at column j ^ k) so that neither the copies, one neuron's steps a row, nor a step's
 // reads across the lanes meet in a bank.
-__device__ __forceinline__ int step_slot(const int k, const int lane) { return TIME_LAST ? lane ^ (k % 32) : lane; }
+__device__ __forceinline__ int step_slot(const int k, const int lane) { return TIME_LAST ? lane ^ k : lane; }
 template <typename T, int R>
 __device__ __forceinline__ void stage_steps(T (&tile)[R][32], const T* __restrict__ seq, const long long t0,
     const long long steps, const long long n, const long long first, const int lane, const bool async) {
 #if TIME_LAST
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  static_assert(32 % R == 0, "a time-last tile's steps divide a warp");
+  constexpr int across = 32 / R;  // neurons a copy of the warp covers, R steps each, side by side
+  const int k = lane % R;  // this lane's step; its neurons j0, j0 + across, ...
+  if (t0 + k >= steps) return;
+  const int j0 = lane / R, neurons = (int)(n - first < 32 ? n - first : 32);
+  const T* from = seq + (first + j0) * steps + t0 + k;
 #pragma unroll
-  for (int p = lane; p < 32 * R; p += 32) {  // lanes side by side copy one neuron's steps
-    const int j = p / R, k = p % R;
-    if (t0 + k < steps && first + j < n) {
-      const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][j ^ (k % 32)]);
-      asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(to), "l"(seq + (first + j) * steps + t0 + k),
-                   "n"(sizeof(T)));
+  for (int j = j0; j < 32; j += across, from += across * steps) {
+    if (j < neurons) {
+      const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][j ^ k]);
+      asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(to), "l"(from), "n"(sizeof(T)));
     }
   }
 #else
@@ -262,14 +266,17 @@ template <typename T, int R>
 __device__ __forceinline__ void write_steps(const T (&tile)[R][32], T* __restrict__ seq, const long long t0,
     const int rows, const long long steps, const long long n, const long long first, const int lane) {
 #if defined(__CUDA_ARCH__)
+  constexpr int across = 32 / R;  // as stage_steps
+  const int k = lane % R;
+  if (k >= rows) return;
+  const int j0 = lane / R, neurons = (int)(n - first < 32 ? n - first : 32);
+  T* to = seq + (first + j0) * steps + t0 + k;
 #pragma unroll
-  for (int p = lane; p < 32 * R; p += 32) {
-    const int j = p / R, k = p % R;
-    if (k < rows && first + j < n) seq[(first + j) * steps + t0 + k] = tile[k][j ^ (k % 32)];
-  }
+  for (int j = j0; j < 32; j += across, to += across * steps)
+    if (j < neurons) *to = tile[k][j ^ k];
 #else  // one thread at a time: each lane writes its own
   if (first + lane >= n) return;
-  for (int k = 0; k < rows; ++k) seq[(first + lane) * steps + t0 + k] = tile[k][lane ^ (k % 32)];
+  for (int k = 0; k < rows; ++k) seq[(first + lane) * steps + t0 + k] = tile[k][lane ^ k];
 #endif
 }
 // whether stage_rows may copy `rows` [., n] of `bytes`-sized values in 16-byte pieces
