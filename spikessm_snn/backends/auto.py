@@ -24,7 +24,7 @@ won at T = 4096 (2.3x / 1.2x).
 derivative always runs ``'torch'``.
 
 The constants: where chunks never meet their speculation the finish walks them in order, the
-sequential loop (0.40x to 0.45x of ``'cupy'``'s forward on the H100 at tau = 1, soft reset). A
+sequential loop (0.21x to 0.27x of ``'cupy'``'s forward on the H100 at tau = 1, soft reset). A
 hard reset meets at the first spike both trajectories share; a soft reset only once the
 difference of two starts rounds away, so it depends on the largest decay of the state (``tau``,
 and ``tau_r`` where the refractory trace moves). Measured with the torch algorithm (the kernels'

@@ -21,7 +21,8 @@ from .s4d import S4DConv
 
 
 class SpikingActivation(nn.Module):
-    """A neuron over ``[B, H, L]`` (run as ``[L, B, H]``), optionally on ``x / exp(ln_vth)``.
+    """A neuron over ``[B, H, L]`` (run as ``[L, B, H]``, a view: ``'cupy'`` reads it and writes the
+    spikes in that layout, no copy), optionally on ``x / exp(ln_vth)``.
 
     Its trainable constants (``ln_vth``, the neuron's thresholds and decays) are marked ``_optim``
     like the SSM parameters: the trainer gives them the SSM learning rate and no weight decay (a
