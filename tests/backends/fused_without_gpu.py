@@ -33,7 +33,7 @@ import pytest
 import torch
 
 from spikessm_snn.backends.fused.autograd import is_time_last
-from spikessm_snn.backends.fused.launch import KernelArgument, KernelSource, argument_codes, packed_arguments
+from spikessm_snn.backends.fused.launch import THREADS, KernelArgument, KernelSource, argument_codes, packed_arguments
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, surrogate_source
 from spikessm_snn.neurons.surrogate import Surrogate
 
@@ -157,10 +157,10 @@ class KernelsOnCpu:
         kernel = getattr(library, f"packed_{name}")
         kernel.restype = None
         packed = ctypes.create_string_buffer(packed_arguments(spec, args))
-        blocks = (n + spec.threads - 1) // spec.threads
+        blocks = (n + THREADS - 1) // THREADS
         for block in range(blocks):
-            for thread in range(spec.threads):
-                library.set_thread(block, thread, spec.threads)
+            for thread in range(THREADS):
+                library.set_thread(block, thread, THREADS)
                 kernel(packed)
 
 

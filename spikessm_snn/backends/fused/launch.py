@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .source import KernelSpec, kernel_source
+from .source import THREADS, KernelSpec, kernel_source
 
 KernelArgument = Tensor | int | float | np.int32 | None
 KernelSource = Callable[[KernelSpec], str]  # the CUDA source of a module of kernels, for a spec
@@ -120,7 +120,7 @@ def _kernel(source: KernelSource, spec: KernelSpec, name: str, device_index: int
 def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument],
            source: KernelSource = kernel_source) -> None:  # fmt: skip
     """Run kernel ``name`` of ``source(spec)`` with ``n`` threads (one per neuron, or per chunk and
-    neuron), ``spec.threads`` a block, on ``device``'s current torch stream; ``args`` as ``argument_codes`` takes them
+    neuron) on ``device``'s current torch stream; ``args`` as ``argument_codes`` takes them
     (tensors on ``device``, contiguous). The compiled kernel is looked up, not made."""
     import cupy
 
@@ -128,7 +128,6 @@ def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list
     kernel = _kernel(source, spec, name, index)
     extra = _buffer.fill(spec, args)
     stream = torch._C._cuda_getCurrentRawStream(index)  # torch.cuda.current_stream(device).cuda_stream, 5 us faster
-    threads = spec.threads
     with cupy.cuda.Device(index):  # its context current; the driver copies the parameters before it returns
-        cupy.cuda.driver.launchKernel(kernel.ptr, (n + threads - 1) // threads, 1, 1, threads, 1, 1, 0, stream, 0,
+        cupy.cuda.driver.launchKernel(kernel.ptr, (n + THREADS - 1) // THREADS, 1, 1, THREADS, 1, 1, 0, stream, 0,
                                       extra)  # fmt: skip

@@ -28,7 +28,7 @@ from ...neurons.surrogate import Surrogate
 FORWARD_CHUNK = 32  # steps a forward tile of staged input (halved for float64)
 # steps a backward segment between checkpoints for 4-byte input: 64 bytes a neuron (32 steps in half precision)
 BACKWARD_CHUNK = 16
-THREADS = 128  # threads a block: four warps (two for time-last sequences, whose tiles take more room)
+THREADS = 128  # threads a block: four warps
 STAGING_BYTES = 48 * 1024  # shared memory a block stages its tiles in (the static limit)
 # The backward's ``grads``: which gradients exist (a missing one's pointer may be null), and whether dL/dx is wanted
 GRADIENT_BITS = {"g_spikes": 1, "g_h": 2, "g_r": 4, "g_final": 8, "g_x": 32}
@@ -79,44 +79,35 @@ class KernelSpec:
     @property
     def forward_stages(self) -> int:
         """Tiles in the forward's ring (``STAGES``): as many as ``STAGING_BYTES`` holds, at least 2."""
-        per_warp = STAGING_BYTES // (self.threads // 32) - self._warp_outputs[0]
+        per_warp = STAGING_BYTES // (THREADS // 32) - self._warp_outputs[0]
         return max(2, per_warp // self._warp_tile_bytes)
 
     @property
     def backward_stages(self) -> int:
         """Segments in the backward's ring (``BSTAGES``: each its ``x``, ``dL/ds`` and checkpoint), as
         many as ``STAGING_BYTES`` holds, at least 2."""
-        per_warp = STAGING_BYTES // (self.threads // 32) - self._warp_outputs[1]
+        per_warp = STAGING_BYTES // (THREADS // 32) - self._warp_outputs[1]
         return max(2, per_warp // self._warp_segment_bytes)
 
     @property
-    def threads(self) -> int:
-        """Threads a block of these kernels: ``THREADS``, half that for time-last sequences."""
-        return THREADS // 2 if self.time_last else THREADS
-
-    @property
-    def _pad(self) -> int:  # a time-last tile's row holds its steps and one 16-byte piece more
-        return 16 // _io_bytes(self.dtype) if self.time_last else 0
-
-    @property
     def _warp_tile_bytes(self) -> int:
-        return (self.tile + self._pad) * 32 * _io_bytes(self.dtype)
+        return self.tile * 32 * _io_bytes(self.dtype)
 
     @property
     def _warp_segment_bytes(self) -> int:  # x and dL/ds of a segment, and a checkpoint (v, r)
-        return 32 * (2 * (self.segment + self._pad) * _io_bytes(self.dtype) + 2 * (8 if self.acc == "double" else 4))
+        return 32 * (2 * self.segment * _io_bytes(self.dtype) + 2 * (8 if self.acc == "double" else 4))
 
     @property
     def _warp_outputs(self) -> tuple[int, int]:
         """Bytes a warp gathers its time-last outputs in before writing them: the forward's spikes
         (a tile), the backward's dL/dx (a segment); none for time-first sequences."""
         io = _io_bytes(self.dtype) if self.time_last else 0
-        return (self.tile + self._pad) * 32 * io, (self.segment + self._pad) * 32 * io
+        return self.tile * 32 * io, self.segment * 32 * io
 
     @property
     def staged_bytes(self) -> int:
         """Shared memory a block of either kernel stages its tiles in (the larger)."""
-        warps, (forward_out, backward_out) = self.threads // 32, self._warp_outputs
+        warps, (forward_out, backward_out) = THREADS // 32, self._warp_outputs
         return warps * max(self.forward_stages * self._warp_tile_bytes + forward_out,
                            self.backward_stages * self._warp_segment_bytes + backward_out)  # fmt: skip
 
@@ -168,14 +159,13 @@ def prelude(spec: KernelSpec) -> str:
 {header}
 typedef {t} io_t;
 typedef {acc} acc_t;
-#define WARPS {spec.threads // 32}
+#define WARPS {THREADS // 32}
 #define CHUNK {spec.tile}
 #define STAGES {spec.forward_stages}
 #define BCHUNK {spec.segment}
 #define BSTAGES {spec.backward_stages}
 #define HARD_RESET {int(spec.hard_reset)}
 #define TIME_LAST {int(spec.time_last)}
-#define TILE_PAD (TIME_LAST ? 16 / (int)sizeof(io_t) : 0)  // a time-last tile's row: its steps and a 16-byte piece
 #define RESET_GRAD {0 if spec.detach_reset else 1}
 #define IO_MAX {torch.finfo(getattr(torch, spec.dtype)).max!r}{"f" if acc == "float" else ""}
 {has}
@@ -237,90 +227,56 @@ __device__ __forceinline__ void stage_rows(T (&tile)[R][32], const T* __restrict
   for (int k = 0; k < R; ++k)
     if (t0 + k < steps) tile[k][lane] = rows[(t0 + k) * n + first + lane];
 }
-// A tile of a sequence [T, n] or [n, T] (TIME_LAST): `steps_of<R>()` steps from t0 of the warp's
-// 32 neurons, read and written as staged(tile, k, lane). A time-last tile [R][32] is 32 rows of R
-// values, neuron j's steps from j * R on: R is its steps and one 16-byte piece more, so that a
-// row starts 16 bytes on from the last and the lanes' 16-byte reads of one piece each spread over
-// the banks. Its rows are copied and written 16 bytes a piece where the sequence's rows are
-// 16-byte aligned (else a value at a time); the lanes read their own steps a piece at a time.
-#define PIECE(T) (16 / (int)sizeof(T))  // values in 16 bytes
-template <typename T, int R>
-__device__ __forceinline__ constexpr int steps_of() { return TIME_LAST ? R - PIECE(T) : R; }
-template <typename T, int R>
-__device__ __forceinline__ T& staged(T (&tile)[R][32], const int k, const int lane) {
-  if constexpr (TIME_LAST) return (&tile[0][0])[lane * R + k];
-  else return tile[k][lane];
-}
-// a time-last tile's steps k .. k + PIECE(T) - 1 of neuron `lane` (k a multiple of PIECE(T))
-template <typename T, int R>
-__device__ __forceinline__ void staged_piece(T (&tile)[R][32], const int k, const int lane,
-                                             T (&piece)[PIECE(T)]) {
-  const T* from = &tile[0][0] + lane * R + k;
-#if defined(__CUDA_ARCH__)
-  *(uint4*)piece = *(const uint4*)from;
-#else
-  for (int e = 0; e < PIECE(T); ++e) piece[e] = from[e];
-#endif
-}
+// A tile of a sequence [T, n] or [n, T] (TIME_LAST): steps t0 .. t0 + R - 1 of the warp's 32
+// neurons, read and written as tile[k][lane] through step_slot. Time-last tiles are swizzled (step
+// k of lane j at column j ^ k) so that neither the copies, one neuron's steps a row, nor a step's
+// reads across the lanes meet in a bank.
+__device__ __forceinline__ int step_slot(const int k, const int lane) { return TIME_LAST ? lane ^ k : lane; }
 template <typename T, int R>
 __device__ __forceinline__ void stage_steps(T (&tile)[R][32], const T* __restrict__ seq, const long long t0,
     const long long steps, const long long n, const long long first, const int lane, const bool async) {
 #if TIME_LAST
-  constexpr int width = PIECE(T), pieces = steps_of<T, R>() / width;  // pieces a neuron's row
-  static_assert(steps_of<T, R>() % width == 0 && 32 % pieces == 0, "a time-last tile is whole pieces");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  T* flat = &tile[0][0];
+  static_assert(32 % R == 0, "a time-last tile's steps divide a warp");
+  constexpr int across = 32 / R;  // neurons a copy of the warp covers, R steps each, side by side
+  const int k = lane % R;  // this lane's step; its neurons j0, j0 + across, ...
+  if (t0 + k >= steps) return;
+  const int j0 = lane / R, neurons = (int)(n - first < 32 ? n - first : 32);
+  const T* from = seq + (first + j0) * steps + t0 + k;
 #pragma unroll
-  for (int m = 0; m < pieces; ++m) {  // the lanes side by side copy 32 / pieces neurons' rows
-    const int p = m * 32 + lane, j = p / pieces, q = p % pieces * width;
-    if (first + j >= n || t0 + q >= steps) continue;
-    const T* from = seq + (first + j) * steps + t0 + q;
-    const unsigned to = (unsigned)__cvta_generic_to_shared(flat + j * R + q);
-    if (async && t0 + q + width <= steps) {
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(to), "l"(from));
-    } else {
-#pragma unroll
-      for (int e = 0; e < width; ++e)
-        if (t0 + q + e < steps)
-          asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(to + e * (unsigned)sizeof(T)),
-                       "l"(from + e), "n"(sizeof(T)));
+  for (int j = j0; j < 32; j += across, from += across * steps) {
+    if (j < neurons) {
+      const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][j ^ k]);
+      asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(to), "l"(from), "n"(sizeof(T)));
     }
   }
 #else
   if (first + lane >= n) return;
-  for (int k = 0; k < steps_of<T, R>(); ++k)
-    if (t0 + k < steps) staged(tile, k, lane) = seq[(first + lane) * steps + t0 + k];
+#pragma unroll
+  for (int k = 0; k < R; ++k)
+    if (t0 + k < steps) tile[k][step_slot(k, lane)] = seq[(first + lane) * steps + t0 + k];
 #endif
 #else
   stage_rows(tile, seq, t0, steps, n, first, lane, async);
 #endif
 }
-// a time-last tile's first `rows` steps, gathered by the lanes (each its own, through staged), to
-// their sequence, 16 bytes a piece where `aligned` (after the warp has synced)
+// a time-last tile's first `rows` steps, gathered by the lanes (each its own, at step_slot), to
+// their sequence: the lanes side by side write one neuron's steps (after the warp has synced)
 template <typename T, int R>
-__device__ __forceinline__ void write_steps(T (&tile)[R][32], T* __restrict__ seq, const long long t0,
-    const int rows, const long long steps, const long long n, const long long first, const int lane,
-    const bool aligned) {
+__device__ __forceinline__ void write_steps(const T (&tile)[R][32], T* __restrict__ seq, const long long t0,
+    const int rows, const long long steps, const long long n, const long long first, const int lane) {
 #if defined(__CUDA_ARCH__)
-  constexpr int width = PIECE(T), pieces = steps_of<T, R>() / width;
-  const T* flat = &tile[0][0];
+  constexpr int across = 32 / R;  // as stage_steps
+  const int k = lane % R;
+  if (k >= rows) return;
+  const int j0 = lane / R, neurons = (int)(n - first < 32 ? n - first : 32);
+  T* to = seq + (first + j0) * steps + t0 + k;
 #pragma unroll
-  for (int m = 0; m < pieces; ++m) {
-    const int p = m * 32 + lane, j = p / pieces, q = p % pieces * width;
-    if (first + j >= n || q >= rows) continue;
-    T* to = seq + (first + j) * steps + t0 + q;
-    const T* from = flat + j * R + q;
-    if (aligned && q + width <= rows) {
-      *(uint4*)to = *(const uint4*)from;
-    } else {
-#pragma unroll
-      for (int e = 0; e < width; ++e)
-        if (q + e < rows) to[e] = from[e];
-    }
-  }
+  for (int j = j0; j < 32; j += across, to += across * steps)
+    if (j < neurons) *to = tile[k][j ^ k];
 #else  // one thread at a time: each lane writes its own
   if (first + lane >= n) return;
-  for (int k = 0; k < rows; ++k) seq[(first + lane) * steps + t0 + k] = staged(tile, k, lane);
+  for (int k = 0; k < rows; ++k) seq[(first + lane) * steps + t0 + k] = tile[k][lane ^ k];
 #endif
 }
 // whether stage_rows may copy `rows` [., n] of `bytes`-sized values in 16-byte pieces
@@ -357,16 +313,16 @@ extern "C" __global__ void neuron_forward(
     acc_t* __restrict__ checkpoints, const acc_t* __restrict__ constants, const acc_t* __restrict__ v0,
     const acc_t* __restrict__ r0, acc_t* __restrict__ final_state, const long long steps, const long long n,
     const acc_t v_reset, const int save, int* __restrict__ non_finite) {
-  __shared__ __align__(16) io_t ring[WARPS][STAGES][CHUNK + TILE_PAD][32];
-  __shared__ __align__(16) io_t gathered[WARPS][TIME_LAST ? CHUNK + TILE_PAD : 1][32];  // a tile's spikes
+  __shared__ __align__(16) io_t ring[WARPS][STAGES][CHUNK][32];
+  __shared__ __align__(16) io_t gathered[WARPS][TIME_LAST ? CHUNK : 1][32];  // a tile's spikes (time-last)
   const int lane = threadIdx.x % 32;
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, first = i - lane;
   if (first >= n) return;  // the whole warp is past the last neuron
   const bool active = i < n;  // a lane past the last neuron only stages rows with the others
   const long long j = active ? i : first;
-  io_t (&tiles)[STAGES][CHUNK + TILE_PAD][32] = ring[threadIdx.x / 32];
+  io_t (&tiles)[STAGES][CHUNK][32] = ring[threadIdx.x / 32];
   auto& out = gathered[threadIdx.x / 32];
-  const bool async = rows_aligned(x, TIME_LAST ? steps : n, sizeof(io_t));  // the spikes' rows are x's
+  const bool async = rows_aligned(x, n, sizeof(io_t));
   bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
   const acc_t a = constants[j], u = constants[n + j], ar = constants[2 * n + j], c = constants[3 * n + j];
   acc_t* cp_v = checkpoints;
@@ -374,19 +330,15 @@ extern "C" __global__ void neuron_forward(
   acc_t v = initial(v0, j), r = initial(r0, j);
   // the steps of one tile from t0 on, `rows` of them (CHUNK but for the last tile); NaN/inf and
   // overflow looked for if `check` (each call site inlines its own constant rows and check)
-  auto run_tile = [&](io_t (&tile)[CHUNK + TILE_PAD][32], const long long t0, const int rows, const bool check) {
-    __align__(16) io_t piece[PIECE(io_t)];  // time-last: the lane's next steps, read a piece at a time
+  auto run_tile = [&](const io_t (&tile)[CHUNK][32], const long long t0, const int rows, const bool check) {
 #pragma unroll
     for (int k = 0; k < CHUNK; ++k) {
       if (k >= rows) break;
-      if constexpr (TIME_LAST) {
-        if (k % PIECE(io_t) == 0) staged_piece(tile, k, lane, piece);
-      }
       if (save && k % BCHUNK == 0) {  // CHUNK is a multiple of BCHUNK: t0 + k starts a segment
         cp_v[((t0 + k) / BCHUNK) * n + i] = v;
         cp_r[((t0 + k) / BCHUNK) * n + i] = r;
       }
-      const acc_t xt = load_io(TIME_LAST ? piece[k % PIECE(io_t)] : staged(tile, k, lane));
+      const acc_t xt = load_io(tile[k][step_slot(k, lane)]);
       acc_t h;
       const bool s = neuron_update(xt, a, u, ar, c, v_reset, h, v, r);
       if (check) {  // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
@@ -394,7 +346,7 @@ extern "C" __global__ void neuron_forward(
         bounded &= fabs(h) <= IO_MAX && fabs(r) <= IO_MAX;
       }
       const io_t spike = store_io(s ? (acc_t)1 : (acc_t)0);
-      if constexpr (TIME_LAST) staged(out, k, lane) = spike;
+      if constexpr (TIME_LAST) out[k][step_slot(k, lane)] = spike;
       else spikes[(t0 + k) * n + i] = spike;
       if (save == 2) {
         h_seq[(t0 + k) * n + i] = h;
@@ -419,8 +371,7 @@ extern "C" __global__ void neuron_forward(
     }
     __syncwarp();  // every lane is done with the tile before it is staged again (and wrote its spikes)
     if constexpr (TIME_LAST)
-      write_steps(out, spikes, t0, (int)(t0 + CHUNK <= steps ? CHUNK : steps - t0), steps, n, first, lane,
-                  async && rows_aligned(spikes, steps, sizeof(io_t)));
+      write_steps(out, spikes, t0, (int)(t0 + CHUNK <= steps ? CHUNK : steps - t0), steps, n, first, lane);
     slot = slot + 1 == STAGES ? 0 : slot + 1;
   }
   if (!active) return;
@@ -504,9 +455,9 @@ extern "C" __global__ void neuron_backward(
     io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n] or null: tau, threshold, tau_r, refractory, v0, r0
     const long long steps, const long long n, const acc_t v_reset, const int grads) {
   // x, v, r of one segment; gs of another
-  struct Slot { io_t x[BCHUNK + TILE_PAD][32], gs[BCHUNK + TILE_PAD][32]; acc_t v[1][32], r[1][32]; };
+  struct Slot { io_t x[BCHUNK][32], gs[BCHUNK][32]; acc_t v[1][32], r[1][32]; };
   __shared__ __align__(16) Slot ring[WARPS][BSTAGES];
-  __shared__ __align__(16) io_t gathered[WARPS][TIME_LAST ? BCHUNK + TILE_PAD : 1][32];  // a segment's dL/dx
+  __shared__ __align__(16) io_t gathered[WARPS][TIME_LAST ? BCHUNK : 1][32];  // a segment's dL/dx (time-last)
   const int lane = threadIdx.x % 32;
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, first = i - lane;
   if (first >= n) return;  // the whole warp is past the last neuron
@@ -519,10 +470,8 @@ extern "C" __global__ void neuron_backward(
   const int last_rows = (int)(steps - (count - 1) * BCHUNK);
   const acc_t* cp_v = checkpoints;
   const acc_t* cp_r = checkpoints + count * n;
-  const long long row = TIME_LAST ? steps : n;  // a sequence's row: a step's values, or a neuron's (time-last)
-  const bool async_x = rows_aligned(x, row, sizeof(io_t)), async_cp = rows_aligned(checkpoints, n, sizeof(acc_t));
-  const bool async_gs = HAS_G_SPIKES && rows_aligned(g_spikes, row, sizeof(io_t));
-  const bool aligned_gx = HAS_G_X && rows_aligned(g_x, row, sizeof(io_t));
+  const bool async_x = rows_aligned(x, n, sizeof(io_t)), async_cp = rows_aligned(checkpoints, n, sizeof(acc_t));
+  const bool async_gs = HAS_G_SPIKES && rows_aligned(g_spikes, n, sizeof(io_t));
   // one group of copies: what recomputing `recompute` needs, and dL/ds of `walk` (a negative one: nothing)
   auto stage = [&](const long long recompute, const long long walk) {
     if (recompute >= 0) {
@@ -547,34 +496,24 @@ extern "C" __global__ void neuron_backward(
   auto run_segment = [&](const long long segment, const int rows, const bool sum_params, const bool recompute,
                          const bool plain) {
     const long long start = segment * BCHUNK;
-    Slot& walk = slots[segment % BSTAGES];
-    Slot& next = slots[(segment + BSTAGES - 1) % BSTAGES];
-    __align__(16) io_t x_piece[PIECE(io_t)], gs_piece[PIECE(io_t)];  // time-last: steps read a piece at a time
+    const Slot& walk = slots[segment % BSTAGES];
+    const Slot& next = slots[(segment + BSTAGES - 1) % BSTAGES];
     acc_t v = recompute ? next.v[0][lane] : (acc_t)0, r = recompute ? next.r[0][lane] : (acc_t)0;
 #pragma unroll
     for (int q = 0; q < BCHUNK; ++q) {
       if (recompute) {
-        if constexpr (TIME_LAST) {
-          if (q % PIECE(io_t) == 0) staged_piece(next.x, q, lane, x_piece);
-        }
         rp_next[q] = r;
-        neuron_update(load_io(TIME_LAST ? x_piece[q % PIECE(io_t)] : staged(next.x, q, lane)), a, u, ar, c, v_reset,
-                      h_next[q], v, r);
+        neuron_update(load_io(next.x[q][step_slot(q, lane)]), a, u, ar, c, v_reset, h_next[q], v, r);
       }
       const int k = BCHUNK - 1 - q;
       if (k >= rows) continue;
-      if constexpr (TIME_LAST) {  // walking backwards: a piece at its last step, or the segment's
-        if (k % PIECE(io_t) == PIECE(io_t) - 1 || k == rows - 1)
-          staged_piece(walk.gs, k - k % PIECE(io_t), lane, gs_piece);
-      }
       const long long t = start + k;  // dL/dh, dL/dr read where given (record: a loss on h or r)
       const Step step = {h[k], rp[k], !plain && HAS_G_H ? g_h[t * n + i] : (acc_t)0,
-                         !plain && HAS_G_R ? g_r[t * n + i] : (acc_t)0,
-                         TIME_LAST ? gs_piece[k % PIECE(io_t)] : staged(walk.gs, k, lane)};
+                         !plain && HAS_G_R ? g_r[t * n + i] : (acc_t)0, walk.gs[k][step_slot(k, lane)]};
       const acc_t gs = plain || HAS_G_SPIKES ? load_io(step.gs) : (acc_t)0;
       const Adjoint d = backward_step(step, gs, a, u, ar, c, v_reset, lam_v, lam_r1);
       if (plain || HAS_G_X) {
-        if constexpr (TIME_LAST) staged(out, k, lane) = store_io(d.lam_h);
+        if constexpr (TIME_LAST) out[k][step_slot(k, lane)] = store_io(d.lam_h);
         else g_x[t * n + i] = store_io(d.lam_h);
       }
       if (sum_params) add_param_grads(g, d, lam_h1, step.rp);
@@ -589,18 +528,12 @@ extern "C" __global__ void neuron_backward(
     stage(count - 1 + ahead - BSTAGES, count - 1 + ahead - (BSTAGES - 1));
   stage_wait<BSTAGES - 1>();
   if (active) {  // the last segment's h and r[t-1]
-    Slot& last = slots[(count - 1) % BSTAGES];
-    __align__(16) io_t x_piece[PIECE(io_t)];
+    const Slot& last = slots[(count - 1) % BSTAGES];
     acc_t v = last.v[0][lane], r = last.r[0][lane];
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
       rp_next[k] = r;
-      if constexpr (TIME_LAST) {
-        if (k % PIECE(io_t) == 0) staged_piece(last.x, k, lane, x_piece);
-      }
-      if (k < last_rows)
-        neuron_update(load_io(TIME_LAST ? x_piece[k % PIECE(io_t)] : staged(last.x, k, lane)), a, u, ar, c, v_reset,
-                      h_next[k], v, r);
+      if (k < last_rows) neuron_update(load_io(last.x[k][step_slot(k, lane)]), a, u, ar, c, v_reset, h_next[k], v, r);
     }
   }
   for (long long segment = count - 1; segment >= 0; --segment) {
@@ -622,7 +555,7 @@ extern "C" __global__ void neuron_backward(
     if constexpr (TIME_LAST) {
       __syncwarp();  // the lanes' dL/dx gathered
       const int rows = segment == count - 1 ? last_rows : BCHUNK;
-      if (HAS_G_X) write_steps(out, g_x, segment * BCHUNK, rows, steps, n, first, lane, aligned_gx);
+      if (HAS_G_X) write_steps(out, g_x, segment * BCHUNK, rows, steps, n, first, lane);
     }
   }
   if (!active || !g_params) return;  // no constant or initial state wants a gradient
