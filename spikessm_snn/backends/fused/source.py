@@ -4,15 +4,17 @@ One thread per neuron, ``x [T, N]`` row-major so each time step is one coalesced
 input rows are staged through shared memory: a tile holds ``forward_chunk`` steps of the warp's 32
 neurons, and a ring of tiles keeps the next ones in flight (``cp.async``, 16 bytes a piece, where
 rows are 16-byte aligned on sm_80 or later; else each lane copies its own values) while one is
-computed, so a step waits for no load and holds no register for one. The arithmetic is the
-reference's, operation for operation with explicit rounding (``__fmul_rn`` ...: no fused
-multiply-add), so float32 spikes are equal to the ``'torch'`` loop's bit for bit. For the backward
-the forward saves only the state before every ``BACKWARD_CHUNK``-th step (a checkpoint); the
-backward runs the BPTT recurrence per neuron from ``T-1`` down to 0 by segments of ``BACKWARD_CHUNK``
-steps, recomputing each segment's charged potentials ``h`` and traces ``r`` from its checkpoint and
-``x`` (the forward's arithmetic: the same bits); a segment's ``x``, ``dL/ds`` and checkpoint are
-staged as the forward's tiles, the segments before it in flight, and only the gradients that
-exist are read. The surrogate derivatives are written out below as the formulas of
+computed, so a step waits for no load and holds no register for one. Time-last sequences
+(``KernelSpec.time_last``: ``[N, T]``, an SSM's ``[B, H, L]``) are read and written as they are:
+their tiles are copied a value at a time and swizzled, their outputs gathered a tile at a time.
+The arithmetic is the reference's, operation for operation with explicit rounding (``__fmul_rn``
+...: no fused multiply-add), so float32 spikes are equal to the ``'torch'`` loop's bit for bit.
+For the backward the forward saves only the state before every segment (``KernelSpec.segment``
+steps: a checkpoint); the backward runs the BPTT recurrence per neuron from ``T-1`` down to 0 by
+segments, recomputing the segment before the one it walks (its charged potentials ``h`` and
+traces ``r``, from its checkpoint and ``x``: the forward's arithmetic, the same bits) in the same
+loop; a segment's ``x``, ``dL/ds`` and checkpoint are staged as the forward's tiles, and only the
+gradients that exist are read. The surrogate derivatives are written out below as the formulas of
 ``neurons/surrogate.py`` (the source of truth; a test evaluates both on a grid).
 """
 
