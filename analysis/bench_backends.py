@@ -31,47 +31,39 @@ from spikessm_snn import ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.registry import available_backends
 
 
+def elapsed_ms(run: Callable[[], object], device: torch.device) -> float:
+    """Milliseconds of ``run()`` from an idle device: CUDA events around it, the device synchronised
+    before and after (wall clock on the CPU)."""
+    if device.type != "cuda":
+        t0 = time.perf_counter()
+        run()
+        return 1e3 * (time.perf_counter() - t0)
+    torch.cuda.synchronize(device)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    run()
+    end.record()
+    torch.cuda.synchronize(device)
+    return start.elapsed_time(end)
+
+
 def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median milliseconds of ``fn`` over ``repeats`` runs after one warm-up."""
+    """Median milliseconds of ``fn`` over ``repeats`` runs after one warm-up, each run alone."""
     fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize(device)
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(times)
+    return statistics.median(elapsed_ms(fn, device) for _ in range(repeats))
 
 
 def streamed(fn: Callable[[], object], device: torch.device, repeats: int, rounds: int = 3) -> float:
     """Milliseconds a call of ``fn`` in a stream of ``repeats`` calls back to back (the host queues
     each while the device runs the last, as in a training loop), the median of ``rounds`` streams
-    after one warm-up call: CUDA events around each stream (wall clock on the CPU)."""
+    after one warm-up call."""
+
+    def stream() -> None:
+        for _ in range(repeats):
+            fn()
+
     fn()
-    times = []
-    for _ in range(rounds):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            for _ in range(repeats):
-                fn()
-            end.record()
-            torch.cuda.synchronize(device)
-            times.append(start.elapsed_time(end) / repeats)
-        else:
-            t0 = time.perf_counter()
-            for _ in range(repeats):
-                fn()
-            times.append(1e3 * (time.perf_counter() - t0) / repeats)
-    return statistics.median(times)
+    return statistics.median(elapsed_ms(stream, device) / repeats for _ in range(rounds))
 
 
 def copy_bandwidth(device: torch.device) -> float:

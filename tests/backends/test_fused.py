@@ -235,19 +235,14 @@ def test_kernels_on_the_cpu_across_the_backward_segments(name, dtype, steps, on_
                                    1e-5 if single else 1e-12)  # fmt: skip
 
 
-def _time_last(x: torch.Tensor) -> torch.Tensor:
-    """``x [T, ...]`` as a time-last view (``[..., T]`` in memory, as an SSM's ``[B, H, L]``)."""
-    return x.movedim(0, -1).contiguous().movedim(-1, 0)
-
-
 def test_time_last_is_told_from_the_strides() -> None:
     x = torch.randn(5, 2, 3)
     assert not is_time_last(x)  # contiguous [T, ...]
-    assert is_time_last(_time_last(x)) and is_time_last(torch.randn(2, 3, 5).permute(2, 0, 1))
+    y = x.permute(1, 2, 0).contiguous().permute(2, 0, 1)  # [B, H, T] in memory, seen as [T, B, H]
+    assert is_time_last(y) and is_time_last(torch.randn(2, 3, 5).permute(2, 0, 1))
     assert not is_time_last(torch.randn(2, 5, 3).permute(1, 0, 2))  # time in the middle
     assert not is_time_last(torch.randn(3, 2, 5).permute(2, 1, 0))  # the neurons reversed
     assert not is_time_last(torch.randn(2, 3, 1).permute(2, 0, 1))  # one step: contiguous either way
-    y = _time_last(x)
     assert in_layout(y, True).data_ptr() == y.data_ptr() and torch.equal(in_layout(x, True), x)
     assert is_time_last(in_layout(x, True)) and in_layout(y, False).is_contiguous()
 
@@ -260,7 +255,8 @@ def test_kernels_on_the_cpu_read_and_write_time_last_sequences(name, dtype, step
     """A time-last input (an SSM's ``[B, H, L]`` seen as ``[L, B, H]``) is read as it is, its spikes
     and dL/dx come in its layout, equal to the reference; a partial warp (66 neurons) and a last
     tile or segment cut short."""
-    x = _time_last((1.2 * torch.randn(steps, 2, 33, generator=torch.Generator().manual_seed(steps)) + 0.3).to(dtype))
+    x = (1.2 * torch.randn(steps, 2, 33, generator=torch.Generator().manual_seed(steps)) + 0.3).to(dtype)
+    x = in_layout(x, time_last=True)
     outs = _compare(name, x, on_the_cpu, record=False)
     specs = {spec.time_last for spec, _, _ in kernels_on_cpu.calls}
     assert specs == {steps > 1}
@@ -273,7 +269,7 @@ def test_kernels_on_the_cpu_read_and_write_time_last_sequences(name, dtype, step
 @pytest.mark.parametrize(("dtype", "record"), [(torch.bfloat16, False), (torch.float32, True)])
 def test_time_last_half_precision_or_recorded_sequences_are_copied_first(dtype, record, on_the_cpu,
                                                                         kernels_on_cpu) -> None:  # fmt: skip
-    x = _time_last((1.2 * torch.randn(40, 2, 9, generator=torch.Generator().manual_seed(5)) + 0.3).to(dtype))
+    x = in_layout((1.2 * torch.randn(40, 2, 9, generator=torch.Generator().manual_seed(5)) + 0.3).to(dtype), True)
     outs = _compare("srr_trainable", x, on_the_cpu, record=record)
     assert {spec.time_last for spec, _, _ in kernels_on_cpu.calls} == {False}
     if dtype == torch.float32:
@@ -549,7 +545,7 @@ def test_time_last_sequences_on_the_gpu(name, dtype) -> None:
     """Time-last input read as it is (the warp's lanes copy and write one neuron's steps side by
     side): equal to the reference over many tiles and segments, a partial warp (210 neurons)."""
     x = torch.randn(1000, 3, 70, device="cuda", generator=torch.Generator("cuda").manual_seed(11))
-    outs = _compare(name, _time_last((1.2 * x + 0.3).to(dtype)), record=False)
+    outs = _compare(name, in_layout((1.2 * x + 0.3).to(dtype), True), record=False)
     assert is_time_last(outs[1][0].spikes) and 0 < outs[0][0].spikes.mean() < 1
     single = dtype == torch.float32
     _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)

@@ -278,7 +278,7 @@ __device__ __forceinline__ void write_steps(const T (&tile)[R][32], T* __restric
     if (j < neurons) *to = tile[k][j ^ k];
 #else  // one thread at a time: each lane writes its own
   if (first + lane >= n) return;
-  for (int k = 0; k < rows; ++k) seq[(first + lane) * steps + t0 + k] = tile[k][lane ^ k];
+  for (int k = 0; k < rows; ++k) seq[(first + lane) * steps + t0 + k] = tile[k][step_slot(k, lane)];
 #endif
 }
 // whether stage_rows may copy `rows` [., n] of `bytes`-sized values in 16-byte pieces
