@@ -24,8 +24,9 @@ states from checkpoints instead and moves less (x, dL/ds and dL/dx: 5 passes in 
 
 Blocks (``blocks.csv``): one training step (forward, backward of ``y.backward(g)``, Adam) of the
 S4D, SpikingSSM and SPikE-SSM blocks (B 16, d_model 256, d_state 64, L 1024 / 4096), neurons on
-``'cupy'`` with ``check_finite`` off and on and on ``'auto'`` (the backend it ran in ``ran``), timed
-in interleaved rounds, and the median ratio to S4D's step in the same round.
+``'cupy'`` with ``check_finite`` off and on and on ``'auto'`` (the backend it ran in ``ran``), each
+step alone, in a stream of steps and replayed from a CUDA graph, timed in interleaved rounds, and
+the median ratio to S4D's step in the same round.
 
 CUDA events, one warm-up, median of ``--repeats`` (>= 10) runs; ``x_floor.png`` plots x-floor
 against T; a summary is printed at the end.
@@ -215,11 +216,34 @@ def spikingjelly_rows(args: argparse.Namespace, bandwidth: float) -> list[dict]:
     return rows
 
 
+def captured(step: Callable[[], None], device: torch.device) -> Callable[[], None]:
+    """``step`` captured in one CUDA graph (after three warm-up steps on a side stream, as torch's
+    whole-network capture recipe asks): the graph's replay."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
+
+
+BLOCK_TIMINGS = ("step", "stream", "graph")  # each step alone, in a stream of steps, replayed from a CUDA graph
+
+
 def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
-    """One training step (forward, backward, Adam) of each block, ``--repeats`` rounds in which every
-    block's step is timed once in turn: what drifts with the host (its clock, other work) drifts for
-    all of them alike. A row: the median step and the median over rounds of its ratio to the S4D
-    step of the same round; ``ran``, the backend the neuron last ran (``'auto'`` resolved)."""
+    """One training step (forward, backward of ``y.backward(g)``, Adam) of each block, timed three ways:
+    each step alone (``step_ms``: the device idle before it, so the host's time to queue the step
+    counts), in a stream of ``--repeats`` steps back to back (``stream_ms``: as a training loop runs)
+    and replayed from a CUDA graph that captured the step (``graph_ms``: the device's time alone;
+    Adam ``capturable``; not for ``check_finite``, whose read-back cannot be captured). ``--repeats``
+    rounds in which every block is timed once in turn: what drifts with the host (its clock, other
+    work) drifts for all of them alike. A row: the median of each timing and the median over rounds of
+    its ratio to the S4D step's in the same round (``x_s4d_*``); ``ran``, the backend the neuron last
+    ran (``'auto'`` resolved)."""
     width, state = args.block_width, args.block_state
     variants: dict[str, Callable[[], torch.nn.Module]] = {"S4D": lambda: s4d_block(width, d_state=state)}
     for label, make in (("SpikingSSM", spiking_ssm_block), ("SPikE-SSM", spike_ssm_block)):
@@ -235,28 +259,44 @@ def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
     for length in args.block_lengths:
         u = torch.randn(args.block_batch, width, length, device=device)
         g = torch.randn_like(u)
-        steps, blocks = {}, {}
+        runs: dict[str, dict[str, Callable[[], float]]] = {}
+        blocks = {}
         for label, build in variants.items():
-            torch.manual_seed(0)
-            blocks[label] = block = build().to(device)
-            optimizer = torch.optim.Adam(block.parameters(), lr=1e-3)
+            runs[label] = {}
+            for timing in BLOCK_TIMINGS:
+                if timing == "graph" and "check_finite" in label:
+                    continue
+                torch.manual_seed(0)
+                block = build().to(device)
+                blocks.setdefault(label, block)
+                optimizer = torch.optim.Adam(block.parameters(), lr=1e-3, capturable=timing == "graph")
 
-            def step(block=block, optimizer=optimizer, u=u, g=g) -> None:
-                optimizer.zero_grad(set_to_none=True)
-                block(u).backward(g)
-                optimizer.step()
+                def step(block=block, optimizer=optimizer, u=u, g=g) -> None:
+                    optimizer.zero_grad(set_to_none=True)
+                    block(u).backward(g)
+                    optimizer.step()
 
-            steps[label] = step
-        rounds: dict[str, list[float]] = {label: [] for label in steps}
+                if timing == "step":
+                    runs[label][timing] = lambda step=step: timed(step, device, 1)
+                elif timing == "stream":
+                    runs[label][timing] = lambda step=step: streamed(step, device, args.repeats, rounds=1)
+                else:
+                    replay = captured(step, device)
+                    runs[label][timing] = lambda replay=replay: timed(replay, device, 1)
+        rounds = {label: {timing: [] for timing in timings} for label, timings in runs.items()}
         for _ in range(args.repeats):
-            for label, step in steps.items():
-                rounds[label].append(timed(step, device, 1))
+            for label, timings in runs.items():
+                for timing, run in timings.items():
+                    rounds[label][timing].append(run())
         for label, times in rounds.items():
-            ratios = [t / base for t, base in zip(times, rounds["S4D"], strict=True)]
             neuron = getattr(getattr(blocks[label], "activation", None), "neuron", None)
-            rows.append({"block": label, "B": args.block_batch, "d_model": width, "d_state": state, "L": length,
-                         "step_ms": round(statistics.median(times), 4), "x_s4d": round(statistics.median(ratios), 3),
-                         "ran": "-" if neuron is None else neuron.last_backend})  # fmt: skip
+            row = {"block": label, "B": args.block_batch, "d_model": width, "d_state": state, "L": length}
+            for timing in BLOCK_TIMINGS:
+                got = times.get(timing)
+                ratios = None if got is None else [t / s4d for t, s4d in zip(got, rounds["S4D"][timing], strict=True)]
+                row[f"{timing}_ms"] = "-" if got is None else round(statistics.median(got), 4)
+                row[f"x_s4d_{timing}"] = "-" if ratios is None else round(statistics.median(ratios), 3)
+            rows.append({**row, "ran": "-" if neuron is None else neuron.last_backend})
             print("  " + ", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
     return rows
 
@@ -331,10 +371,12 @@ def summary(neuron_rows: list[dict], block_rows: list[dict], steps: list[int]) -
         out += ["SpikingJelly native CUDA LIF time over ours (float32), each call alone and in a stream",
                 _table(["T", "forward", "fwd+bwd", "forward, stream", "fwd+bwd, stream"], lines)]  # fmt: skip
     if block_rows:
-        lines = [[r["block"], r["L"], r["step_ms"], r["x_s4d"], r["ran"]] for r in block_rows]
+        lines = [[r["block"], r["L"], *(f"{r[f'{t}_ms']} ({r[f'x_s4d_{t}']}x)" for t in BLOCK_TIMINGS), r["ran"]]
+                 for r in block_rows]  # fmt: skip
         out += [
-            "block training step (forward, backward, Adam; x S4D: median of per-round ratios)",
-            _table(["block", "L", "ms", "x S4D", "ran"], lines),
+            "block training step (forward, backward, Adam), ms (x S4D: median of per-round ratios): each step "
+            "alone, in a stream of steps, replayed from a CUDA graph",
+            _table(["block", "L", "alone", "stream", "CUDA graph", "ran"], lines),
         ]
     return "\n\n".join(out)
 

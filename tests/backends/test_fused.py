@@ -12,7 +12,6 @@ import ctypes
 import math
 import re
 
-import numpy as np
 import pytest
 import torch
 from fused_without_gpu import (
@@ -27,7 +26,7 @@ from spikessm_snn.backends.chunked.source import chunked_source
 from spikessm_snn.backends.fused import cupy_missing
 from spikessm_snn.backends.fused.autograd import in_layout, is_time_last
 from spikessm_snn.backends.fused.launch import _buffer as launch_buffer
-from spikessm_snn.backends.fused.launch import packed_arguments
+from spikessm_snn.backends.fused.launch import packed_arguments, parameter_layout
 from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
 from spikessm_snn.backends.reference import run_reference
 from spikessm_snn.backends.registry import constants_dtype
@@ -201,7 +200,7 @@ def test_packed_arguments_follow_each_kernels_parameter_list(dtype, source) -> N
                 fields.append((label, ctypes.c_uint64))
                 values.append(arg.data_ptr())
             elif ctype.removeprefix("const ") == "int":
-                arg = np.int32(-3 - index)
+                arg = -3 - index
                 fields.append((label, ctypes.c_int32))
                 values.append(int(arg))
             elif ctype.removeprefix("const ") == "long long":
@@ -215,12 +214,14 @@ def test_packed_arguments_follow_each_kernels_parameter_list(dtype, source) -> N
                 values.append(arg)
             args.append(arg)
         layout = type(f"{name}_parameters", (ctypes.Structure,), {"_fields_": fields})(*values)
-        packed = packed_arguments(spec, args)
+        packed = packed_arguments(spec, name, args, source)
         assert packed == bytes(layout)[: len(packed)] and ctypes.sizeof(layout) - len(packed) < 8, name
-        extra = ctypes.cast(launch_buffer.fill(spec, args), ctypes.POINTER(ctypes.c_void_p))  # what a launch hands over
+        handed = launch_buffer.fill(parameter_layout(source, spec, name), args)  # what a launch hands over
+        extra = ctypes.cast(handed, ctypes.POINTER(ctypes.c_void_p))
         assert extra[1] == ctypes.addressof(launch_buffer.parameters) and launch_buffer.size.value == len(packed)
         assert launch_buffer.parameters.raw[: len(packed)] == packed, name
-    assert packed_arguments(spec, [None, np.int32(1)]) == bytes(8) + bytes(ctypes.c_int32(1))  # None: a null pointer
+        nulls = packed_arguments(spec, name, [None if isinstance(a, torch.Tensor) else a for a in args], source)
+        assert nulls[:8] == bytes(8) != packed[:8], name  # None: a null pointer
 
 
 @pytest.mark.parametrize("steps", [1, 7, 8, 9, 15, 16, 17, 40])
@@ -539,12 +540,14 @@ def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, d
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("steps", [1000, 999])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset"])
-def test_time_last_sequences_on_the_gpu(name, dtype) -> None:
-    """Time-last input read as it is (the warp's lanes copy and write one neuron's steps side by
-    side): equal to the reference over many tiles and segments, a partial warp (210 neurons)."""
-    x = torch.randn(1000, 3, 70, device="cuda", generator=torch.Generator("cuda").manual_seed(11))
+def test_time_last_sequences_on_the_gpu(name, dtype, steps) -> None:
+    """Time-last input read as it is (the warp's lanes copy and write its neurons' steps in 16-byte
+    pieces; a value at a time where the rows are not 16-byte aligned: 999 steps): equal to the
+    reference over many tiles and segments, a partial warp (210 neurons)."""
+    x = torch.randn(steps, 3, 70, device="cuda", generator=torch.Generator("cuda").manual_seed(11))
     outs = _compare(name, in_layout((1.2 * x + 0.3).to(dtype), True), record=False)
     assert is_time_last(outs[1][0].spikes) and 0 < outs[0][0].spikes.mean() < 1
     single = dtype == torch.float32

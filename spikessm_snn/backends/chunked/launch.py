@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -52,7 +51,7 @@ def launch_chunked_forward(
     starts_and_ends = torch.empty((6, chunks, n), dtype=acc, device=x.device).unbind()
     starts, ends = list(starts_and_ends[:2]), list(starts_and_ends[2:])
     final = torch.empty((2, *x.shape[1:]), dtype=acc, device=x.device)
-    every_r = np.int32(save == SAVE_EVERY_R)
+    every_r = int(save == SAVE_EVERY_R)
     neuron = [x, spikes, h, r_seq, constants]
     threads = chunks * n
     shape = [steps, n, chunk]

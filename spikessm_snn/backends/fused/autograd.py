@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -32,15 +31,15 @@ from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..result import MultiStepResult
 from .constants import stacked_constants
 from .launch import cupy_missing, launch
-from .source import GRADIENT_BITS, KernelSpec
+from .source import GRADIENT_BITS, KernelSpec, kernel_spec
 
 SAVE_NOTHING, SAVE_FOR_BACKWARD, SAVE_EVERY_R = 0, 1, 2  # the forward kernel's ``save``
 GRADIENT_NAMES = ("g_spikes", "g_h", "g_r", "g_final")  # the backward's incoming gradients
 
 
-def gradient_bits(given: dict[str, Tensor], want_x: bool) -> np.int32:
+def gradient_bits(given: dict[str, Tensor], want_x: bool) -> int:
     """The backward kernels' ``grads``: a bit for each incoming gradient given, and one for ``dL/dx``."""
-    return np.int32(sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0))
+    return sum(GRADIENT_BITS[name] for name in given) + (GRADIENT_BITS["g_x"] if want_x else 0)
 
 
 def backward_follows(*tensors: Tensor) -> bool:
@@ -85,7 +84,7 @@ def _launch_forward(
     checkpoints = None if save == SAVE_NOTHING else torch.empty((2, -(-steps // spec.segment), n), dtype=acc,
                                                                  device=x.device)  # fmt: skip
     launch(spec, "neuron_forward", n, x.device,
-           [x, spikes, h, r_seq, checkpoints, constants, v0, r0, final, steps, n, v_reset, np.int32(save),
+           [x, spikes, h, r_seq, checkpoints, constants, v0, r0, final, steps, n, v_reset, save,
             non_finite])  # fmt: skip
     return ForwardRun(spikes, h, r_seq, None if checkpoints is None else (x, checkpoints), final)
 
@@ -215,7 +214,7 @@ def run_fused(
     x = x_seq if time_last else x_seq.contiguous()
     constants = stacked_constants((p.tau, p.threshold, p.tau_r, p.refractory), step_shape, acc)
     v0, r0 = (None, None) if state is None else (s.to(acc).reshape(-1).contiguous() for s in state)
-    spec = KernelSpec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset, time_last=time_last)
+    spec = kernel_spec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset, time_last)
     non_finite = torch.zeros(1, dtype=torch.int32, device=x.device) if check_finite else None
     if not record and not backward_follows(x_seq, constants, v0, r0):
         run = kernels.forward(spec, x, constants, v0, r0, p.v_reset, SAVE_NOTHING, non_finite)

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import re
 import struct
 import threading
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from .source import THREADS, KernelSpec, kernel_source
 
-KernelArgument = Tensor | int | float | np.int32 | None
+KernelArgument = Tensor | int | float | None
+PARAMETER_BYTES = 4096  # the driver's limit on a kernel's parameters
 KernelSource = Callable[[KernelSpec], str]  # the CUDA source of a module of kernels, for a spec
 
 
@@ -43,45 +44,41 @@ def cupy_missing() -> str | None:
     return None
 
 
-def argument_codes(spec: KernelSpec, args: list[KernelArgument]) -> tuple[str, list[int | float]]:
-    """The kernel's parameters as ``struct`` codes and values: a tensor as its pointer and ``None`` as
-    a null pointer (``Q``), an int as ``long long`` (``q``) unless given as ``np.int32`` (``i``), a float
-    as the accumulator type (``f``, or ``d`` for float64)."""
-    real = "d" if spec.acc == "double" else "f"
-    codes, values = [], []
-    for a in args:
-        if isinstance(a, Tensor):
-            codes.append("Q")
-            values.append(a.data_ptr())
-        elif a is None:
-            codes.append("Q")
-            values.append(0)
-        elif isinstance(a, np.int32):
-            codes.append("i")
-            values.append(int(a))
-        elif isinstance(a, int):
-            codes.append("q")
-            values.append(a)
-        else:
-            codes.append(real)
-            values.append(float(a))
-    return "".join(codes), values
+def kernel_parameters(source: str, name: str) -> list[tuple[str, str]]:
+    """Kernel ``name``'s parameters in ``source`` as (C type, name), e.g. ``('const io_t*', 'x')``."""
+    match = re.search(rf'extern "C" __global__ void {name}\((.*?)\)\s*{{', source, re.S)
+    if match is None:
+        raise ValueError(f"no kernel {name} in the source")
+    params = [p.strip() for p in re.sub(r"//[^\n]*", "", match.group(1)).split(",")]
+    types = [re.sub(r"\b__restrict__\b|\s+\w+$", "", p).strip() for p in params]
+    return [(re.sub(r"\s*\*", "*", re.sub(r"\s+", " ", t)), p.split()[-1]) for t, p in zip(types, params, strict=True)]
 
 
-def _layout(spec: KernelSpec, args: list[KernelArgument]) -> tuple[struct.Struct, list[int | float]]:
-    """The kernel's parameter struct (each value at its natural alignment) and the values to pack."""
-    codes, values = argument_codes(spec, args)
-    return struct.Struct("@" + codes), values
+@functools.cache
+def parameter_layout(source: KernelSource, spec: KernelSpec, name: str) -> struct.Struct:
+    """Kernel ``name``'s parameter list as the C struct the driver reads (each value at its natural
+    alignment): a pointer as ``Q``, ``long long`` as ``q``, ``int`` as ``i``, ``acc_t`` as ``f`` (``d``
+    for double). Read from the source once per kernel."""
+    scalars = {"long long": "q", "int": "i", "acc_t": "d" if spec.acc == "double" else "f"}
+    types = [c_type.removeprefix("const ") for c_type, _ in kernel_parameters(source(spec), name)]
+    layout = struct.Struct("@" + "".join("Q" if t.endswith("*") else scalars[t] for t in types))
+    if layout.size > PARAMETER_BYTES:
+        raise ValueError(f"{layout.size} bytes of kernel parameters, more than the driver's {PARAMETER_BYTES}")
+    return layout
 
 
-def packed_arguments(spec: KernelSpec, args: list[KernelArgument]) -> bytes:
-    """The parameters as the kernel reads them: one buffer, each value at its natural alignment."""
-    layout, values = _layout(spec, args)
-    return layout.pack(*values)
+def _values(args: list[KernelArgument]) -> list[int | float]:
+    """The values to pack: a tensor as its pointer, ``None`` as a null pointer."""
+    return [a.data_ptr() if isinstance(a, Tensor) else 0 if a is None else a for a in args]
+
+
+def packed_arguments(spec: KernelSpec, name: str, args: list[KernelArgument],
+                     source: KernelSource = kernel_source) -> bytes:  # fmt: skip
+    """Kernel ``name``'s parameters as it reads them: one buffer laid out as its parameter list."""
+    return parameter_layout(source, spec, name).pack(*_values(args))
 
 
 _BUFFER_POINTER, _BUFFER_SIZE, _END = 1, 2, 0  # cuLaunchKernel's ``extra`` keys (CU_LAUNCH_PARAM_*)
-PARAMETER_BYTES = 4096  # the driver's limit on a kernel's parameters
 
 
 class _LaunchBuffer(threading.local):
@@ -95,12 +92,9 @@ class _LaunchBuffer(threading.local):
                                            ctypes.addressof(self.size), _END)  # fmt: skip
         self.extra_address = ctypes.addressof(self.extra)
 
-    def fill(self, spec: KernelSpec, args: list[KernelArgument]) -> int:
-        """Pack ``args`` (as ``packed_arguments``) into the buffer; the address of ``extra``."""
-        layout, values = _layout(spec, args)
-        if layout.size > PARAMETER_BYTES:
-            raise ValueError(f"{layout.size} bytes of kernel parameters, more than the driver's {PARAMETER_BYTES}")
-        layout.pack_into(self.parameters, 0, *values)
+    def fill(self, layout: struct.Struct, args: list[KernelArgument]) -> int:
+        """Pack ``args`` into the buffer as ``layout`` (``parameter_layout``); the address of ``extra``."""
+        layout.pack_into(self.parameters, 0, *_values(args))
         self.size.value = layout.size
         return self.extra_address
 
@@ -120,13 +114,14 @@ def _kernel(source: KernelSource, spec: KernelSpec, name: str, device_index: int
 def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument],
            source: KernelSource = kernel_source) -> None:  # fmt: skip
     """Run kernel ``name`` of ``source(spec)`` with ``n`` threads (one per neuron, or per chunk and
-    neuron) on ``device``'s current torch stream; ``args`` as ``argument_codes`` takes them
-    (tensors on ``device``, contiguous). The compiled kernel is looked up, not made."""
+    neuron) on ``device``'s current torch stream; ``args`` in the order of its parameters (tensors on
+    ``device``, contiguous; ``None`` for a null pointer; numbers for its scalars). The compiled
+    kernel and its parameter layout are looked up, not made."""
     import cupy
 
     index = device.index if device.index is not None else torch.cuda.current_device()
     kernel = _kernel(source, spec, name, index)
-    extra = _buffer.fill(spec, args)
+    extra = _buffer.fill(parameter_layout(source, spec, name), args)
     stream = torch._C._cuda_getCurrentRawStream(index)  # torch.cuda.current_stream(device).cuda_stream, 5 us faster
     with cupy.cuda.Device(index):  # its context current; the driver copies the parameters before it returns
         cupy.cuda.driver.launchKernel(kernel.ptr, (n + THREADS - 1) // THREADS, 1, 1, THREADS, 1, 1, 0, stream, 0,

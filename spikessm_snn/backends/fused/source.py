@@ -6,7 +6,9 @@ neurons, and a ring of tiles keeps the next ones in flight (``cp.async``, 16 byt
 rows are 16-byte aligned on sm_80 or later; else each lane copies its own values) while one is
 computed, so a step waits for no load and holds no register for one. Time-last sequences
 (``KernelSpec.time_last``: ``[N, T]``, an SSM's ``[B, H, L]``) are read and written as they are:
-their tiles are copied a value at a time and swizzled, their outputs gathered a tile at a time.
+a tile holds a row of steps a neuron in swizzled 16-byte pieces, copied, read and (the outputs,
+gathered a tile at a time) written a piece at a time; a value at a time where rows are not 16-byte
+aligned.
 The arithmetic is the reference's, operation for operation with explicit rounding (``__fmul_rn``
 ...: no fused multiply-add), so float32 spikes are equal to the ``'torch'`` loop's bit for bit.
 For the backward the forward saves only the state before every segment (``KernelSpec.segment``
@@ -20,6 +22,7 @@ gradients that exist are read. The surrogate derivatives are written out below a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -56,6 +59,9 @@ class KernelSpec:
             raise ValueError(
                 f"time-last sequences need 4- or 8-byte values (copied a value at a time), not {self.dtype}"
             )
+        rows = {self.tile * _io_bytes(self.dtype), self.segment * _io_bytes(self.dtype)}
+        if self.time_last and not rows <= {64, 128}:  # a tile's row: 4 or 8 pieces of 16 bytes (piece_slot)
+            raise ValueError(f"a time-last tile's rows must be 64 or 128 bytes, not {sorted(rows)}")
         if self.tile % self.segment:  # the forward writes a checkpoint where a segment starts
             raise ValueError(f"the forward's tile ({self.tile} steps) must be a multiple of the backward's "
                              f"segment ({self.segment} steps)")  # fmt: skip
@@ -112,6 +118,13 @@ class KernelSpec:
         warps, (forward_out, backward_out) = THREADS // 32, self._warp_outputs
         return warps * max(self.forward_stages * self._warp_tile_bytes + forward_out,
                            self.backward_stages * self._warp_segment_bytes + backward_out)  # fmt: skip
+
+
+@functools.cache
+def kernel_spec(dtype: str, surrogate: Surrogate, hard_reset: bool, detach_reset: bool, time_last: bool) -> KernelSpec:
+    """``KernelSpec(dtype, surrogate, hard_reset, detach_reset, time_last=time_last)``, made and checked
+    once: a call's spec is looked up, not built."""
+    return KernelSpec(dtype, surrogate, hard_reset, detach_reset, time_last=time_last)
 
 
 def _io_bytes(dtype: str) -> int:
@@ -230,55 +243,101 @@ __device__ __forceinline__ void stage_rows(T (&tile)[R][32], const T* __restrict
     if (t0 + k < steps) tile[k][lane] = rows[(t0 + k) * n + first + lane];
 }
 // A tile of a sequence [T, n] or [n, T] (TIME_LAST): steps t0 .. t0 + R - 1 of the warp's 32
-// neurons, read and written as tile[k][lane] through step_slot. Time-last tiles are swizzled (step
-// k of lane j at column j ^ k) so that neither the copies, one neuron's steps a row, nor a step's
-// reads across the lanes meet in a bank.
-__device__ __forceinline__ int step_slot(const int k, const int lane) { return TIME_LAST ? lane ^ k : lane; }
-template <typename T, int R>
-__device__ __forceinline__ void stage_steps(T (&tile)[R][32], const T* __restrict__ seq, const long long t0,
+// neurons. Time-first tiles are read as tile[k][lane]. A time-last tile is the warp's 32 rows of R
+// values (a neuron's steps) in 16-byte pieces, piece p of row j at piece_slot(j, p), swizzled so
+// that a quarter warp's 16-byte accesses, to a row's pieces or to one piece of 8 rows, meet in no
+// bank: copied, read and written a piece at a time.
+#define PIECE (16 / (int)sizeof(io_t))  // values a piece
+struct __align__(16) Piece { io_t v[PIECE]; };
+template <int R>
+__device__ __forceinline__ int piece_slot(const int j, const int p) {
+  constexpr int per_row = R / PIECE;
+  static_assert(per_row == 4 || per_row == 8, "a time-last tile's row is 4 or 8 pieces");
+  return j * per_row + (p ^ (j / (8 / per_row)) % per_row);
+}
+template <int R>
+__device__ __forceinline__ Piece* pieces_of(io_t (&tile)[R][32]) { return reinterpret_cast<Piece*>(&tile[0][0]); }
+template <int R>
+__device__ __forceinline__ const Piece* pieces_of(const io_t (&tile)[R][32]) {
+  return reinterpret_cast<const Piece*>(&tile[0][0]);
+}
+// step k of the lane's neuron in a staged tile; time-last: out of `held`, the piece holding step k,
+// read from the tile where `fresh` (at the first step of the piece the lane visits)
+template <int R>
+__device__ __forceinline__ io_t staged(const io_t (&tile)[R][32], const int k, const int lane, Piece& held,
+                                       const bool fresh) {
+  if constexpr (TIME_LAST) {
+    if (fresh) held = pieces_of(tile)[piece_slot<R>(lane, k / PIECE)];
+    return held.v[k % PIECE];
+  } else {
+    return tile[k][lane];
+  }
+}
+// put the lane's value of step k into a time-last tile to be written out (write_steps): kept in
+// `held` and stored a piece at a time, where `complete` (the piece's last step the lane visits)
+template <int R>
+__device__ __forceinline__ void gather(io_t (&tile)[R][32], const int k, const int lane, const io_t value, Piece& held,
+                                       const bool complete) {
+  held.v[k % PIECE] = value;
+  if (complete) pieces_of(tile)[piece_slot<R>(lane, k / PIECE)] = held;
+}
+template <int R>
+__device__ __forceinline__ void stage_steps(io_t (&tile)[R][32], const io_t* __restrict__ seq, const long long t0,
     const long long steps, const long long n, const long long first, const int lane, const bool async) {
 #if TIME_LAST
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  static_assert(32 % R == 0, "a time-last tile's steps divide a warp");
-  constexpr int across = 32 / R;  // neurons a copy of the warp covers, R steps each, side by side
-  const int k = lane % R;  // this lane's step; its neurons j0, j0 + across, ...
-  if (t0 + k >= steps) return;
-  const int j0 = lane / R, neurons = (int)(n - first < 32 ? n - first : 32);
-  const T* from = seq + (first + j0) * steps + t0 + k;
+  if (async) {  // the rows 16-byte aligned: whole pieces, a row's by per_row lanes side by side
+    constexpr int per_row = R / PIECE;
+    const int p = lane % per_row, neurons = (int)(n - first < 32 ? n - first : 32);
+    if (t0 + p * PIECE >= steps) return;
+    const io_t* from = seq + (first + lane / per_row) * steps + t0 + p * PIECE;
 #pragma unroll
-  for (int j = j0; j < 32; j += across, from += across * steps) {
-    if (j < neurons) {
-      const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][j ^ k]);
-      asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(to), "l"(from), "n"(sizeof(T)));
+    for (int j = lane / per_row; j < 32; j += 32 / per_row, from += 32 / per_row * steps) {
+      if (j < neurons) {
+        const unsigned to = (unsigned)__cvta_generic_to_shared(&pieces_of(tile)[piece_slot<R>(j, p)]);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(to), "l"(from));
+      }
     }
+    return;
   }
-#else
-  if (first + lane >= n) return;
+#endif
+  if (first + lane >= n) return;  // each lane its own row, a value at a time
+  const io_t* from = seq + (first + lane) * steps + t0;
 #pragma unroll
   for (int k = 0; k < R; ++k)
-    if (t0 + k < steps) tile[k][step_slot(k, lane)] = seq[(first + lane) * steps + t0 + k];
-#endif
+    if (t0 + k < steps) pieces_of(tile)[piece_slot<R>(lane, k / PIECE)].v[k % PIECE] = from[k];
 #else
   stage_rows(tile, seq, t0, steps, n, first, lane, async);
 #endif
 }
-// a time-last tile's first `rows` steps, gathered by the lanes (each its own, at step_slot), to
-// their sequence: the lanes side by side write one neuron's steps (after the warp has synced)
-template <typename T, int R>
-__device__ __forceinline__ void write_steps(const T (&tile)[R][32], T* __restrict__ seq, const long long t0,
-    const int rows, const long long steps, const long long n, const long long first, const int lane) {
+// a time-last tile's first `rows` steps, gathered by the lanes, to their sequence (after the warp
+// has synced): whole pieces, a row's by per_row lanes side by side, where the rows are 16-byte
+// aligned (`whole`); else a value at a time
+template <int R>
+__device__ __forceinline__ void write_steps(const io_t (&tile)[R][32], io_t* __restrict__ seq, const long long t0,
+    const int rows, const long long steps, const long long n, const long long first, const int lane,
+    const bool whole) {
 #if defined(__CUDA_ARCH__)
-  constexpr int across = 32 / R;  // as stage_steps
-  const int k = lane % R;
-  if (k >= rows) return;
-  const int j0 = lane / R, neurons = (int)(n - first < 32 ? n - first : 32);
-  T* to = seq + (first + j0) * steps + t0 + k;
+  constexpr int per_row = R / PIECE;
+  const int p = lane % per_row, neurons = (int)(n - first < 32 ? n - first : 32);
+  if (p * PIECE >= rows) return;
+  io_t* to = seq + (first + lane / per_row) * steps + t0 + p * PIECE;
 #pragma unroll
-  for (int j = j0; j < 32; j += across, to += across * steps)
-    if (j < neurons) *to = tile[k][j ^ k];
+  for (int j = lane / per_row; j < 32; j += 32 / per_row, to += 32 / per_row * steps) {
+    if (j >= neurons) continue;
+    const Piece& piece = pieces_of(tile)[piece_slot<R>(j, p)];
+    if (whole) {
+      *reinterpret_cast<Piece*>(to) = piece;
+    } else {
+#pragma unroll
+      for (int e = 0; e < PIECE; ++e)
+        if (p * PIECE + e < rows) to[e] = piece.v[e];
+    }
+  }
 #else  // one thread at a time: each lane writes its own
   if (first + lane >= n) return;
-  for (int k = 0; k < rows; ++k) seq[(first + lane) * steps + t0 + k] = tile[k][step_slot(k, lane)];
+  for (int k = 0; k < rows; ++k)
+    seq[(first + lane) * steps + t0 + k] = pieces_of(tile)[piece_slot<R>(lane, k / PIECE)].v[k % PIECE];
 #endif
 }
 // whether stage_rows may copy `rows` [., n] of `bytes`-sized values in 16-byte pieces
@@ -324,23 +383,27 @@ extern "C" __global__ void neuron_forward(
   const long long j = active ? i : first;
   io_t (&tiles)[STAGES][CHUNK][32] = ring[threadIdx.x / 32];
   auto& out = gathered[threadIdx.x / 32];
-  const bool async = rows_aligned(x, n, sizeof(io_t));
+  const bool async = rows_aligned(x, TIME_LAST ? steps : n, sizeof(io_t));
+  const bool whole = TIME_LAST && rows_aligned(spikes, steps, sizeof(io_t));  // spikes written a piece at a time
   bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
   const acc_t a = constants[j], u = constants[n + j], ar = constants[2 * n + j], c = constants[3 * n + j];
   acc_t* cp_v = checkpoints;
   acc_t* cp_r = save ? checkpoints + (steps + BCHUNK - 1) / BCHUNK * n : checkpoints;
   acc_t v = initial(v0, j), r = initial(r0, j);
   // the steps of one tile from t0 on, `rows` of them (CHUNK but for the last tile); NaN/inf and
-  // overflow looked for if `check` (each call site inlines its own constant rows and check)
-  auto run_tile = [&](const io_t (&tile)[CHUNK][32], const long long t0, const int rows, const bool check) {
+  // overflow looked for if `check`; `keep` as `save` (each call site inlines its own constant rows,
+  // check and keep)
+  auto run_tile = [&](const io_t (&tile)[CHUNK][32], const long long t0, const int rows, const bool check,
+                      const int keep) {
+    Piece x_held, s_held;  // time-last: the piece of x read, the piece of spikes gathered
 #pragma unroll
     for (int k = 0; k < CHUNK; ++k) {
       if (k >= rows) break;
-      if (save && k % BCHUNK == 0) {  // CHUNK is a multiple of BCHUNK: t0 + k starts a segment
+      if (keep && k % BCHUNK == 0) {  // CHUNK is a multiple of BCHUNK: t0 + k starts a segment
         cp_v[((t0 + k) / BCHUNK) * n + i] = v;
         cp_r[((t0 + k) / BCHUNK) * n + i] = r;
       }
-      const acc_t xt = load_io(tile[k][step_slot(k, lane)]);
+      const acc_t xt = load_io(staged(tile, k, lane, x_held, k % PIECE == 0));
       acc_t h;
       const bool s = neuron_update(xt, a, u, ar, c, v_reset, h, v, r);
       if (check) {  // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
@@ -348,9 +411,9 @@ extern "C" __global__ void neuron_forward(
         bounded &= fabs(h) <= IO_MAX && fabs(r) <= IO_MAX;
       }
       const io_t spike = store_io(s ? (acc_t)1 : (acc_t)0);
-      if constexpr (TIME_LAST) out[k][step_slot(k, lane)] = spike;
+      if constexpr (TIME_LAST) gather(out, k, lane, spike, s_held, k % PIECE == PIECE - 1 || k == rows - 1);
       else spikes[(t0 + k) * n + i] = spike;
-      if (save == 2) {
+      if (keep == 2) {
         h_seq[(t0 + k) * n + i] = h;
         r_seq[(t0 + k) * n + i] = r;
       }
@@ -367,13 +430,14 @@ extern "C" __global__ void neuron_forward(
     stage_commit();
     stage_wait<STAGES - 1>();
     if (active) {
-      if (t0 + CHUNK > steps) run_tile(tiles[slot], t0, (int)(steps - t0), non_finite);
-      else if (non_finite) run_tile(tiles[slot], t0, CHUNK, true);
-      else run_tile(tiles[slot], t0, CHUNK, false);
+      if (t0 + CHUNK > steps || non_finite || save == 2)
+        run_tile(tiles[slot], t0, (int)min(steps - t0, (long long)CHUNK), non_finite, save);
+      else if (save) run_tile(tiles[slot], t0, CHUNK, false, 1);
+      else run_tile(tiles[slot], t0, CHUNK, false, 0);
     }
     __syncwarp();  // every lane is done with the tile before it is staged again (and wrote its spikes)
     if constexpr (TIME_LAST)
-      write_steps(out, spikes, t0, (int)(t0 + CHUNK <= steps ? CHUNK : steps - t0), steps, n, first, lane);
+      write_steps(out, spikes, t0, (int)(t0 + CHUNK <= steps ? CHUNK : steps - t0), steps, n, first, lane, whole);
     slot = slot + 1 == STAGES ? 0 : slot + 1;
   }
   if (!active) return;
@@ -472,8 +536,10 @@ extern "C" __global__ void neuron_backward(
   const int last_rows = (int)(steps - (count - 1) * BCHUNK);
   const acc_t* cp_v = checkpoints;
   const acc_t* cp_r = checkpoints + count * n;
-  const bool async_x = rows_aligned(x, n, sizeof(io_t)), async_cp = rows_aligned(checkpoints, n, sizeof(acc_t));
-  const bool async_gs = HAS_G_SPIKES && rows_aligned(g_spikes, n, sizeof(io_t));
+  const long long row = TIME_LAST ? steps : n;  // the sequences' row length
+  const bool async_x = rows_aligned(x, row, sizeof(io_t)), async_cp = rows_aligned(checkpoints, n, sizeof(acc_t));
+  const bool async_gs = HAS_G_SPIKES && rows_aligned(g_spikes, row, sizeof(io_t));
+  const bool whole = TIME_LAST && HAS_G_X && rows_aligned(g_x, steps, sizeof(io_t));  // dL/dx written a piece at a time
   // one group of copies: what recomputing `recompute` needs, and dL/ds of `walk` (a negative one: nothing)
   auto stage = [&](const long long recompute, const long long walk) {
     if (recompute >= 0) {
@@ -501,21 +567,23 @@ extern "C" __global__ void neuron_backward(
     const Slot& walk = slots[segment % BSTAGES];
     const Slot& next = slots[(segment + BSTAGES - 1) % BSTAGES];
     acc_t v = recompute ? next.v[0][lane] : (acc_t)0, r = recompute ? next.r[0][lane] : (acc_t)0;
+    Piece x_held, gs_held, gx_held;  // time-last: the pieces of x and dL/ds read, of dL/dx gathered
 #pragma unroll
     for (int q = 0; q < BCHUNK; ++q) {
       if (recompute) {
         rp_next[q] = r;
-        neuron_update(load_io(next.x[q][step_slot(q, lane)]), a, u, ar, c, v_reset, h_next[q], v, r);
+        neuron_update(load_io(staged(next.x, q, lane, x_held, q % PIECE == 0)), a, u, ar, c, v_reset, h_next[q], v, r);
       }
       const int k = BCHUNK - 1 - q;
       if (k >= rows) continue;
       const long long t = start + k;  // dL/dh, dL/dr read where given (record: a loss on h or r)
       const Step step = {h[k], rp[k], !plain && HAS_G_H ? g_h[t * n + i] : (acc_t)0,
-                         !plain && HAS_G_R ? g_r[t * n + i] : (acc_t)0, walk.gs[k][step_slot(k, lane)]};
+                         !plain && HAS_G_R ? g_r[t * n + i] : (acc_t)0,
+                         staged(walk.gs, k, lane, gs_held, k % PIECE == PIECE - 1 || k == rows - 1)};
       const acc_t gs = plain || HAS_G_SPIKES ? load_io(step.gs) : (acc_t)0;
       const Adjoint d = backward_step(step, gs, a, u, ar, c, v_reset, lam_v, lam_r1);
       if (plain || HAS_G_X) {
-        if constexpr (TIME_LAST) out[k][step_slot(k, lane)] = store_io(d.lam_h);
+        if constexpr (TIME_LAST) gather(out, k, lane, store_io(d.lam_h), gx_held, k % PIECE == 0);
         else g_x[t * n + i] = store_io(d.lam_h);
       }
       if (sum_params) add_param_grads(g, d, lam_h1, step.rp);
@@ -532,10 +600,12 @@ extern "C" __global__ void neuron_backward(
   if (active) {  // the last segment's h and r[t-1]
     const Slot& last = slots[(count - 1) % BSTAGES];
     acc_t v = last.v[0][lane], r = last.r[0][lane];
+    Piece x_held;
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
       rp_next[k] = r;
-      if (k < last_rows) neuron_update(load_io(last.x[k][step_slot(k, lane)]), a, u, ar, c, v_reset, h_next[k], v, r);
+      if (k < last_rows)
+        neuron_update(load_io(staged(last.x, k, lane, x_held, k % PIECE == 0)), a, u, ar, c, v_reset, h_next[k], v, r);
     }
   }
   for (long long segment = count - 1; segment >= 0; --segment) {
@@ -557,7 +627,7 @@ extern "C" __global__ void neuron_backward(
     if constexpr (TIME_LAST) {
       __syncwarp();  // the lanes' dL/dx gathered
       const int rows = segment == count - 1 ? last_rows : BCHUNK;
-      if (HAS_G_X) write_steps(out, g_x, segment * BCHUNK, rows, steps, n, first, lane);
+      if (HAS_G_X) write_steps(out, g_x, segment * BCHUNK, rows, steps, n, first, lane, whole);
     }
   }
   if (!active || !g_params) return;  // no constant or initial state wants a gradient
