@@ -27,7 +27,7 @@ from spikessm_snn.backends.fused import cupy_missing
 from spikessm_snn.backends.fused.autograd import in_layout, is_time_last
 from spikessm_snn.backends.fused.launch import _buffer as launch_buffer
 from spikessm_snn.backends.fused.launch import packed_arguments, parameter_layout
-from spikessm_snn.backends.fused.source import KernelSpec, kernel_source
+from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, kernel_spec
 from spikessm_snn.backends.reference import run_reference
 from spikessm_snn.backends.registry import constants_dtype
 from spikessm_snn.neurons.dynamics import NeuronState, zero_state
@@ -182,6 +182,28 @@ def test_kernels_on_the_cpu_equal_the_reference(name, dtype, record, on_the_cpu)
     assert 0 < outs[0][0].spikes.mean() < 1  # the comparison saw spikes and rests
     single = dtype == torch.float32
     _assert_equal_to_the_reference(outs, 1e-6 if single else 1e-13, 1e-5 if single else 1e-12)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "options", "error"),
+    [
+        ("bfloat16", {"time_last": True}, "4- or 8-byte values"),
+        ("float32", {"forward_chunk": 24}, "multiple of the backward's segment"),
+        ("float32", {"forward_chunk": 128}, "bytes of staged tiles"),
+        ("float32", {"time_last": True, "forward_chunk": 64}, "rows must be 64 or 128 bytes"),
+        ("float64", {"time_last": True, "backward_chunk": 8}, "rows must be 64 or 128 bytes"),
+    ],
+)
+def test_a_kernel_spec_the_kernels_cannot_run_is_refused(dtype, options, error) -> None:
+    with pytest.raises(ValueError, match=error):
+        KernelSpec(dtype, surrogate("triangle"), True, False, **options)
+
+
+def test_a_calls_kernel_spec_is_made_once() -> None:
+    made = kernel_spec("float32", surrogate("sigmoid"), False, True, True)
+    assert made == KernelSpec("float32", surrogate("sigmoid"), False, True, time_last=True)
+    assert kernel_spec("float32", surrogate("sigmoid"), False, True, True) is made
+    assert kernel_spec("float32", surrogate("sigmoid"), False, True, False) != made
 
 
 @pytest.mark.parametrize("source", [kernel_source, chunked_source])
