@@ -25,8 +25,8 @@ states from checkpoints instead and moves less (x, dL/ds and dL/dx: 5 passes in 
 Blocks (``blocks.csv``): one training step (forward, backward of ``y.backward(g)``, Adam) of the
 S4D, SpikingSSM and SPikE-SSM blocks (B 16, d_model 256, d_state 64, L 1024 / 4096), neurons on
 ``'cupy'`` with ``check_finite`` off and on and on ``'auto'`` (the backend it ran in ``ran``), each
-step alone, in a stream of steps and replayed from a CUDA graph, timed in interleaved rounds, and
-the median ratio to S4D's step in the same round.
+step alone, in a stream of steps and the device's busy time (its kernels' own time), timed in
+interleaved rounds, and the median ratio to S4D's step in the same round.
 
 CUDA events, one warm-up, median of ``--repeats`` (>= 10) runs; ``x_floor.png`` plots x-floor
 against T; a summary is printed at the end.
@@ -216,34 +216,31 @@ def spikingjelly_rows(args: argparse.Namespace, bandwidth: float) -> list[dict]:
     return rows
 
 
-def captured(step: Callable[[], None], device: torch.device) -> Callable[[], None]:
-    """``step`` captured in one CUDA graph (after three warm-up steps on a side stream, as torch's
-    whole-network capture recipe asks): the graph's replay."""
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):
-        for _ in range(3):
+BLOCK_TIMINGS = ("step", "stream", "gpu")  # each step alone, in a stream of steps, the device's busy time
+PROFILED_STEPS = 5
+
+
+def device_busy_ms(step: Callable[[], None], device: torch.device) -> float:
+    """Milliseconds a step keeps the device busy: its kernels' own time (``torch.profiler``'s CUDA
+    time over ``PROFILED_STEPS`` steps), what a step costs once the host's queuing is out of the way."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(PROFILED_STEPS):
             step()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-    return graph.replay
-
-
-BLOCK_TIMINGS = ("step", "stream", "graph")  # each step alone, in a stream of steps, replayed from a CUDA graph
+        torch.cuda.synchronize(device)
+    return sum(event.self_device_time_total for event in prof.key_averages()) / 1e3 / PROFILED_STEPS
 
 
 def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
     """One training step (forward, backward of ``y.backward(g)``, Adam) of each block, timed three ways:
     each step alone (``step_ms``: the device idle before it, so the host's time to queue the step
-    counts), in a stream of ``--repeats`` steps back to back (``stream_ms``: as a training loop runs)
-    and replayed from a CUDA graph that captured the step (``graph_ms``: the device's time alone;
-    Adam ``capturable``; not for ``check_finite``, whose read-back cannot be captured). ``--repeats``
-    rounds in which every block is timed once in turn: what drifts with the host (its clock, other
-    work) drifts for all of them alike. A row: the median of each timing and the median over rounds of
-    its ratio to the S4D step's in the same round (``x_s4d_*``); ``ran``, the backend the neuron last
-    ran (``'auto'`` resolved)."""
+    counts), in a stream of ``--repeats`` steps back to back (``stream_ms``: as a training loop
+    runs) and the device's busy time (``gpu_ms``: ``device_busy_ms``). ``--repeats`` rounds in which
+    every block is timed once in turn: what drifts with the host (its clock, other work) drifts for
+    all of them alike. A row: the median of each timing and the median over rounds of its ratio to
+    the S4D step's in the same round (``x_s4d_*``); ``ran``, the backend the neuron last ran
+    (``'auto'`` resolved)."""
     width, state = args.block_width, args.block_state
     variants: dict[str, Callable[[], torch.nn.Module]] = {"S4D": lambda: s4d_block(width, d_state=state)}
     for label, make in (("SpikingSSM", spiking_ssm_block), ("SPikE-SSM", spike_ssm_block)):
@@ -262,27 +259,18 @@ def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
         runs: dict[str, dict[str, Callable[[], float]]] = {}
         blocks = {}
         for label, build in variants.items():
-            runs[label] = {}
-            for timing in BLOCK_TIMINGS:
-                if timing == "graph" and "check_finite" in label:
-                    continue
-                torch.manual_seed(0)
-                block = build().to(device)
-                blocks.setdefault(label, block)
-                optimizer = torch.optim.Adam(block.parameters(), lr=1e-3, capturable=timing == "graph")
+            torch.manual_seed(0)
+            blocks[label] = block = build().to(device)
+            optimizer = torch.optim.Adam(block.parameters(), lr=1e-3)
 
-                def step(block=block, optimizer=optimizer, u=u, g=g) -> None:
-                    optimizer.zero_grad(set_to_none=True)
-                    block(u).backward(g)
-                    optimizer.step()
+            def step(block=block, optimizer=optimizer, u=u, g=g) -> None:
+                optimizer.zero_grad(set_to_none=True)
+                block(u).backward(g)
+                optimizer.step()
 
-                if timing == "step":
-                    runs[label][timing] = lambda step=step: timed(step, device, 1)
-                elif timing == "stream":
-                    runs[label][timing] = lambda step=step: streamed(step, device, args.repeats, rounds=1)
-                else:
-                    replay = captured(step, device)
-                    runs[label][timing] = lambda replay=replay: timed(replay, device, 1)
+            runs[label] = {"step": lambda step=step: timed(step, device, 1),
+                           "stream": lambda step=step: streamed(step, device, args.repeats, rounds=1),
+                           "gpu": lambda step=step: device_busy_ms(step, device)}  # fmt: skip
         rounds = {label: {timing: [] for timing in timings} for label, timings in runs.items()}
         for _ in range(args.repeats):
             for label, timings in runs.items():
@@ -291,11 +279,10 @@ def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
         for label, times in rounds.items():
             neuron = getattr(getattr(blocks[label], "activation", None), "neuron", None)
             row = {"block": label, "B": args.block_batch, "d_model": width, "d_state": state, "L": length}
-            for timing in BLOCK_TIMINGS:
-                got = times.get(timing)
-                ratios = None if got is None else [t / s4d for t, s4d in zip(got, rounds["S4D"][timing], strict=True)]
-                row[f"{timing}_ms"] = "-" if got is None else round(statistics.median(got), 4)
-                row[f"x_s4d_{timing}"] = "-" if ratios is None else round(statistics.median(ratios), 3)
+            for timing, got in times.items():
+                ratios = [t / s4d for t, s4d in zip(got, rounds["S4D"][timing], strict=True)]
+                row[f"{timing}_ms"] = round(statistics.median(got), 4)
+                row[f"x_s4d_{timing}"] = round(statistics.median(ratios), 3)
             rows.append({**row, "ran": "-" if neuron is None else neuron.last_backend})
             print("  " + ", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
     return rows
@@ -375,8 +362,8 @@ def summary(neuron_rows: list[dict], block_rows: list[dict], steps: list[int]) -
                  for r in block_rows]  # fmt: skip
         out += [
             "block training step (forward, backward, Adam), ms (x S4D: median of per-round ratios): each step "
-            "alone, in a stream of steps, replayed from a CUDA graph",
-            _table(["block", "L", "alone", "stream", "CUDA graph", "ran"], lines),
+            "alone, in a stream of steps, the device's busy time",
+            _table(["block", "L", "alone", "stream", "device busy", "ran"], lines),
         ]
     return "\n\n".join(out)
 

@@ -29,8 +29,8 @@ class SpikingActivation(nn.Module):
     threshold at the full rate ran away on ListOps: ``ln_vth`` reached -9, its gradients 1e8).
 
     It counts its spikes on the device, over the real steps when a ``mask [B, 1, L]`` is given, with
-    no host synchronisation: ``spike_rate()`` (spikes per neuron per step since
-    ``reset_spike_count()``) reads the count once.
+    no host synchronisation, in place (a step captured in a CUDA graph counts at every replay):
+    ``spike_rate()`` (spikes per neuron per step since ``reset_spike_count()``) reads the count once.
     """
 
     def __init__(self, neuron: SpikingNeuron, channels: int, learn_input_scale: bool = False) -> None:
@@ -47,21 +47,29 @@ class SpikingActivation(nn.Module):
             x = x / torch.exp(self.ln_vth)
         spikes = self.neuron(x).spikes.permute(1, 2, 0)  # [B, H, L]
         with torch.no_grad():
+            if self._spikes is None or self._spikes.device != spikes.device:
+                self._spikes, self._steps = torch.zeros(2, dtype=torch.int64, device=spikes.device).unbind()
             if mask is None:
-                self._spikes, self._steps = self._spikes + spikes.sum(), self._steps + spikes.numel()
+                self._spikes.add_(spikes.count_nonzero())
+                self._steps.add_(spikes.numel())
             else:
-                self._spikes = self._spikes + (spikes * mask).sum()
-                self._steps = self._steps + mask.sum() * spikes.shape[1]
+                self._spikes.add_((spikes * mask).count_nonzero())
+                self._steps.add_(mask.count_nonzero() * spikes.shape[1])
         return spikes
 
     def reset_spike_count(self) -> None:
-        self._spikes: Tensor | float = 0.0
-        self._steps: Tensor | int = 0
+        """Zero the counts (in place: a CUDA graph that captured a step goes on counting into them)."""
+        if getattr(self, "_spikes", None) is None:
+            self._spikes: Tensor | None = None
+            self._steps: Tensor | None = None
+        else:
+            self._spikes.zero_()
+            self._steps.zero_()
 
     def spike_rate(self) -> float | None:
         """Spikes per neuron per step since the last ``reset_spike_count()`` (None before any step)."""
-        steps = float(self._steps)
-        return float(self._spikes) / steps if steps else None
+        steps = 0 if self._steps is None else int(self._steps)
+        return int(self._spikes) / steps if steps else None
 
 
 class SSMBlock(nn.Module):

@@ -664,3 +664,5 @@ def test_a_block_training_step_captures_in_a_cuda_graph(kind) -> None:
     for p_eager, p_graphed, p_before in zip(eager.parameters(), graphed.parameters(), before, strict=True):
         moved = (p_eager - p_before).norm()
         assert moved > 0 and (p_graphed - p_eager).norm() <= 1e-2 * moved
+    rate = eager.activation.spike_rate()  # both counted 3 warm-up steps and 5 more, the replays in place
+    assert 0 < rate < 1 and graphed.activation.spike_rate() == pytest.approx(rate, rel=1e-3)

@@ -3,21 +3,21 @@ value per neuron, in the accumulator type.
 
 Stacking them is a copy and a handful of host operations a call. Values that take no gradient (the
 fixed constants a neuron rounds once per dtype and keeps: the same tensor objects call after call)
-are stacked once and the copy kept, keyed by the values' identities and version counters (an
-in-place change, or another tensor, misses), the step shape and the dtype. A value that takes a
-gradient is stacked at every call, so that autograd sees the stack; so is an inference tensor
-(it keeps no version counter).
+are stacked once and the stack kept as long as those values live, keyed by their identities and
+version counters (an in-place change, or another tensor, misses), the step shape and the dtype. A
+stack is never dropped while its values live: a CUDA graph that captured a call goes on reading it.
+A value that takes a gradient is stacked at every call, so that autograd sees the stack; so is an
+inference tensor (it keeps no version counter).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import weakref
 
 import torch
 from torch import Tensor
 
-KEPT = 32  # stacks kept, the least recently used dropped first
-_kept: OrderedDict[tuple, tuple[tuple[Tensor, ...], Tensor]] = OrderedDict()
+_kept: dict[tuple, Tensor] = {}  # stacks of live values; an entry goes when one of its values is freed
 
 
 def _stack(values: tuple[Tensor, ...], step_shape: torch.Size, acc: torch.dtype) -> Tensor:
@@ -31,10 +31,8 @@ def stacked_constants(values: tuple[Tensor, ...], step_shape: torch.Size, acc: t
     key = (tuple(id(value) for value in values), tuple(value._version for value in values), step_shape, acc)
     found = _kept.get(key)
     if found is not None:
-        _kept.move_to_end(key)
-        return found[1]
-    stacked = _stack(values, step_shape, acc)
-    _kept[key] = (values, stacked)  # holding the values keeps their ids from being reused
-    if len(_kept) > KEPT:
-        _kept.popitem(last=False)
+        return found
+    stacked = _kept[key] = _stack(values, step_shape, acc)
+    for value in set(values):  # a value's id can be reused only after it is freed, and its entries with it
+        weakref.finalize(value, _kept.pop, key, None)
     return stacked
