@@ -56,9 +56,7 @@ class KernelSpec:
 
     def __post_init__(self) -> None:
         if self.time_last and _io_bytes(self.dtype) < 4:
-            raise ValueError(
-                f"time-last sequences need 4- or 8-byte values (copied a value at a time), not {self.dtype}"
-            )
+            raise ValueError(f"time-last sequences need 4- or 8-byte values, not {self.dtype}")
         rows = {self.tile * _io_bytes(self.dtype), self.segment * _io_bytes(self.dtype)}
         if self.time_last and not rows <= {64, 128}:  # a tile's row: 4 or 8 pieces of 16 bytes (piece_slot)
             raise ValueError(f"a time-last tile's rows must be 64 or 128 bytes, not {sorted(rows)}")
