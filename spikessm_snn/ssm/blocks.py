@@ -48,7 +48,8 @@ class SpikingActivation(nn.Module):
         spikes = self.neuron(x).spikes.permute(1, 2, 0)  # [B, H, L]
         with torch.no_grad():
             if self._spikes is None or self._spikes.device != spikes.device:
-                self._spikes, self._steps = torch.zeros(2, dtype=torch.int64, device=spikes.device).unbind()
+                with torch.inference_mode(False):  # counted into by later steps, in inference mode or not
+                    self._spikes, self._steps = torch.zeros(2, dtype=torch.int64, device=spikes.device).unbind()
             if mask is None:
                 self._spikes.add_(spikes.count_nonzero())
                 self._steps.add_(spikes.numel())

@@ -36,6 +36,29 @@ def test_spiking_blocks_report_a_spike_rate_and_feed_binary_spikes_to_the_glu(na
     assert set(seen[0].unique().tolist()) <= {0.0, 1.0}
 
 
+def test_the_spike_count_goes_on_across_inference_mode_and_training_and_resets(randn) -> None:
+    """Counted in place on the device: a first step in inference mode does not stop a training step
+    from counting into the same count, and a reset zeroes it."""
+    torch.manual_seed(0)
+    block = spike_ssm_block(16, d_state=8)
+    u = randn(4, 16, 80, dtype=torch.float32)
+    with torch.inference_mode():
+        block(u)
+    once = block.activation.spike_rate()
+    block(u).sum().backward()
+    assert 0 < once < 1 and block.activation.spike_rate() == pytest.approx(once)  # the same input twice
+    block.activation.reset_spike_count()
+    assert block.activation.spike_rate() is None
+    mask = torch.ones(4, 1, 80)
+    mask[:, :, 40:] = 0
+    block(u, mask)
+    masked = block.activation.spike_rate()
+    block.activation.reset_spike_count()
+    with torch.no_grad():
+        first_half = block.activation(block.conv(u))[..., :40]
+    assert masked == pytest.approx(first_half.mean().item())
+
+
 def test_spike_ssm_thresholds_and_refractory_magnitudes_are_trainable_per_channel() -> None:
     block = spike_ssm_block(6, d_state=8)
     names = {n for n, p in block.named_parameters() if p.requires_grad}
