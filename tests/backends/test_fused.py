@@ -246,6 +246,22 @@ def test_packed_arguments_follow_each_kernels_parameter_list(dtype, source) -> N
         assert nulls[:8] == bytes(8) != packed[:8], name  # None: a null pointer
 
 
+def test_a_training_call_after_one_under_inference_mode(on_the_cpu) -> None:
+    """The neuron's fixed constants, stacked first under inference mode (for a batch of a new size),
+    serve a later call with gradients (which saves them for its backward), and its gradient is the
+    reference's."""
+    neuron = NEURONS["lif_hard"]()
+    on_the_cpu(neuron, torch.randn(40, 2, 5), None, False)  # outside inference mode: the constants rounded and kept
+    x = 1.2 * torch.randn(40, 3, 5, generator=torch.Generator().manual_seed(3)) + 0.3
+    with torch.inference_mode():
+        on_the_cpu(neuron, x, None, False)
+    xi = x.clone().requires_grad_()
+    on_the_cpu(neuron, xi, None, False).spikes.sum().backward()
+    xr = x.clone().requires_grad_()
+    run_reference(xr, zero_state(x[0]), neuron.parameters_for(x[0]), neuron.spike_fn).spikes.sum().backward()
+    torch.testing.assert_close(xi.grad, xr.grad, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("steps", [1, 7, 8, 9, 15, 16, 17, 40])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("name", ["srr_trainable", "lif_hard_offset"])

@@ -53,3 +53,10 @@ def test_a_stack_is_kept_while_its_values_live_and_dropped_with_them(randn) -> N
     assert len(constants._kept) == held - 40
     del values
     assert len(constants._kept) == held - 41
+
+
+def test_a_stack_made_under_inference_mode_serves_a_later_call_with_gradients(randn) -> None:
+    values = _values(randn)
+    with torch.inference_mode():
+        first = stacked_constants(values, torch.Size((2, 3)), torch.float32)
+    assert not first.is_inference() and stacked_constants(values, torch.Size((2, 3)), torch.float32) is first

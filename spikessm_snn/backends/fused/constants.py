@@ -6,6 +6,7 @@ fixed constants a neuron rounds once per dtype and keeps: the same tensor object
 are stacked once and the stack kept as long as those values live, keyed by their identities and
 version counters (an in-place change, or another tensor, misses), the step shape and the dtype. A
 stack is never dropped while its values live: a CUDA graph that captured a call goes on reading it.
+One made under inference mode is a normal tensor, so that a later call with gradients can save it.
 A value that takes a gradient is stacked at every call, so that autograd sees the stack; so is an
 inference tensor (it keeps no version counter).
 """
@@ -32,7 +33,8 @@ def stacked_constants(values: tuple[Tensor, ...], step_shape: torch.Size, acc: t
     found = _kept.get(key)
     if found is not None:
         return found
-    stacked = _kept[key] = _stack(values, step_shape, acc)
+    with torch.inference_mode(False):  # a normal tensor, which a later call with gradients can save
+        stacked = _kept[key] = _stack(values, step_shape, acc)
     for value in set(values):  # a value's id can be reused only after it is freed, and its entries with it
         weakref.finalize(value, _kept.pop, key, None)
     return stacked
