@@ -66,6 +66,18 @@ def streamed(fn: Callable[[], object], device: torch.device, repeats: int, round
     return statistics.median(elapsed_ms(stream, device) / repeats for _ in range(rounds))
 
 
+def device_busy_ms(fn: Callable[[], object], device: torch.device, calls: int) -> float:
+    """Milliseconds a call of ``fn`` keeps the device busy: its kernels' own time (``torch.profiler``'s
+    CUDA time over ``calls`` calls), what a call costs once the host's queuing is out of the way."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize(device)
+    return sum(event.self_device_time_total for event in prof.key_averages()) / 1e3 / calls
+
+
 def copy_bandwidth(device: torch.device) -> float:
     """Device-to-device copy bandwidth in bytes/s, counting bytes read and written."""
     src = torch.randn(256 * 2**20, device=device)  # 1 GiB

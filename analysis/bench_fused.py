@@ -51,7 +51,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.bench_backends import copy_bandwidth, make_neuron, streamed, timed
+from analysis.bench_backends import copy_bandwidth, device_busy_ms, make_neuron, streamed, timed
 from analysis.tables import write_csv
 from spikessm_snn.ssm import s4d_block, spike_ssm_block, spiking_ssm_block
 
@@ -217,19 +217,7 @@ def spikingjelly_rows(args: argparse.Namespace, bandwidth: float) -> list[dict]:
 
 
 BLOCK_TIMINGS = ("step", "stream", "gpu")  # each step alone, in a stream of steps, the device's busy time
-PROFILED_STEPS = 5
-
-
-def device_busy_ms(step: Callable[[], None], device: torch.device) -> float:
-    """Milliseconds a step keeps the device busy: its kernels' own time (``torch.profiler``'s CUDA
-    time over ``PROFILED_STEPS`` steps), what a step costs once the host's queuing is out of the way."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(PROFILED_STEPS):
-            step()
-        torch.cuda.synchronize(device)
-    return sum(event.self_device_time_total for event in prof.key_averages()) / 1e3 / PROFILED_STEPS
+PROFILED_STEPS = 5  # steps a block's device busy time is taken over
 
 
 def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
@@ -270,7 +258,7 @@ def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
 
             runs[label] = {"step": lambda step=step: timed(step, device, 1),
                            "stream": lambda step=step: streamed(step, device, args.repeats, rounds=1),
-                           "gpu": lambda step=step: device_busy_ms(step, device)}  # fmt: skip
+                           "gpu": lambda step=step: device_busy_ms(step, device, PROFILED_STEPS)}  # fmt: skip
         rounds = {label: {timing: [] for timing in timings} for label, timings in runs.items()}
         for _ in range(args.repeats):
             for label, timings in runs.items():

@@ -33,6 +33,7 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.bench_backends import device_busy_ms
 from analysis.bench_chunked import NEURONS, passes
 
 CALLS = 10
@@ -51,12 +52,8 @@ def per_call_ms(fn: Callable[[], None], repeats: int) -> tuple[float, float, flo
         host.append(time.perf_counter() - t0)
         torch.cuda.synchronize()
         wall.append(time.perf_counter() - t0)
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(CALLS):
-            fn()
-        torch.cuda.synchronize()
-    gpu_us = sum(event.self_device_time_total for event in prof.key_averages())
-    return (1e3 * statistics.median(host) / CALLS, 1e3 * statistics.median(wall) / CALLS, gpu_us / 1e3 / CALLS)
+    gpu = device_busy_ms(fn, torch.device("cuda"), CALLS)
+    return 1e3 * statistics.median(host) / CALLS, 1e3 * statistics.median(wall) / CALLS, gpu
 
 
 GPU_ACTIVITIES = (ProfilerActivity.CPU, ProfilerActivity.CUDA)  # CUDA: the runtime and driver calls too

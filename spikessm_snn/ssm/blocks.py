@@ -39,7 +39,8 @@ class SpikingActivation(nn.Module):
         self.ln_vth = nn.Parameter(torch.zeros(channels)) if learn_input_scale else None
         for parameter in self.parameters():  # thresholds and decays are dynamics, trained as the SSM's A and dt
             parameter._optim = {"weight_decay": 0.0}
-        self.reset_spike_count()
+        self._spikes: Tensor | None = None  # the counts, on the device of the first step (_counts)
+        self._steps: Tensor | None = None
 
     def forward(self, y: Tensor, mask: Tensor | None = None) -> Tensor:
         x = y.permute(2, 0, 1)  # [L, B, H]
@@ -47,23 +48,26 @@ class SpikingActivation(nn.Module):
             x = x / torch.exp(self.ln_vth)
         spikes = self.neuron(x).spikes.permute(1, 2, 0)  # [B, H, L]
         with torch.no_grad():
-            if self._spikes is None or self._spikes.device != spikes.device:
-                with torch.inference_mode(False):  # counted into by later steps, in inference mode or not
-                    self._spikes, self._steps = torch.zeros(2, dtype=torch.int64, device=spikes.device).unbind()
+            counted, steps = self._counts(spikes.device)
             if mask is None:
-                self._spikes.add_(spikes.count_nonzero())
-                self._steps.add_(spikes.numel())
+                counted.add_(spikes.count_nonzero())
+                steps.add_(spikes.numel())
             else:
-                self._spikes.add_((spikes * mask).count_nonzero())
-                self._steps.add_(mask.count_nonzero() * spikes.shape[1])
+                counted.add_((spikes * mask).count_nonzero())
+                steps.add_(mask.count_nonzero() * spikes.shape[1])
         return spikes
+
+    def _counts(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """The spike and step counts on ``device``, made there at the first step outside inference mode
+        (later steps count into them in place, in inference mode or not)."""
+        if self._spikes is None or self._spikes.device != device:
+            with torch.inference_mode(False):
+                self._spikes, self._steps = torch.zeros(2, dtype=torch.int64, device=device).unbind()
+        return self._spikes, self._steps
 
     def reset_spike_count(self) -> None:
         """Zero the counts (in place: a CUDA graph that captured a step goes on counting into them)."""
-        if getattr(self, "_spikes", None) is None:
-            self._spikes: Tensor | None = None
-            self._steps: Tensor | None = None
-        else:
+        if self._spikes is not None:
             self._spikes.zero_()
             self._steps.zero_()
 
