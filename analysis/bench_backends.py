@@ -66,6 +66,26 @@ def streamed(fn: Callable[[], object], device: torch.device, repeats: int, round
     return statistics.median(elapsed_ms(stream, device) / repeats for _ in range(rounds))
 
 
+def replayed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Milliseconds a call of ``fn`` takes replayed from a CUDA graph that captured one call (after
+    three warm-up calls on a side stream, torch's capture recipe), ``repeats`` replays back to back
+    (``streamed``): the call's device time, with no host work in it and the device kept busy (a replay
+    alone after an idle device measured up to 25% more, from one replay to the next, at 0.1 ms). The
+    graph is freed before this returns: two live graphs of torch's FFT
+    backward (the S4D convolution's) fail at replay with an illegal address (torch 2.11, CUDA 13;
+    ``rfft``/``irfft`` and their backward alone, nothing of this package, show it)."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return streamed(graph.replay, device, repeats)
+
+
 def device_busy_ms(fn: Callable[[], object], device: torch.device, calls: int) -> float:
     """Milliseconds a call of ``fn`` keeps the device busy: its kernels' own time (``torch.profiler``'s
     CUDA time over ``calls`` calls), what a call costs once the host's queuing is out of the way."""

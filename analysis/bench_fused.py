@@ -6,9 +6,10 @@ Neurons (``neurons.csv``): the hard-reset LIF (tau 0.5, threshold 1) and SRR (ta
 U_th 1, v_th 0.5) on ``'cupy'`` with ``check_finite=False``, ``x [T, B, D]`` from N(0.3, 1) (never
 zeros), T = 1024 ... 65536, B·D = 64·256, float32 / bfloat16 / float16: forward (no gradient)
 and forward+backward (``spikes.backward(g)``, g from N(0, 1)) in ms, each call alone (the
-device idle before it: the host's time to queue the call counts) and in a stream of ``--repeats``
+device idle before it: the host's time to queue the call counts), in a stream of ``--repeats``
 calls back to back (the host queues a call while the device runs the last, as in training:
-``*_stream_*``); x-floor; peak memory of
+``*_stream_*``) and replayed from a CUDA graph that captured one call, replays back to back (the
+device's time alone, no host work: ``*_graph_*``); x-floor; peak memory of
 forward+backward above what existed before (x and g) over the input's bytes; the forward with
 ``check_finite=True`` (its one synchronisation); in half precision, the spikes that differ from
 float32 on the upcast input. SpikingJelly 2.0.0's ``LIFNode`` (same LIF, float32) with each of
@@ -26,7 +27,8 @@ Blocks (``blocks.csv``): one training step (forward, backward of ``y.backward(g)
 S4D, SpikingSSM and SPikE-SSM blocks (B 16, d_model 256, d_state 64, L 1024 / 4096), neurons on
 ``'cupy'`` with ``check_finite`` off and on and on ``'auto'`` (the backend it ran in ``ran``), each
 step alone, in a stream of steps and the device's busy time (its kernels' own time), timed in
-interleaved rounds, and the median ratio to S4D's step in the same round.
+interleaved rounds, and the median ratio to S4D's step in the same round; and S4D's and the
+``'cupy'`` blocks' step replayed from a CUDA graph (Adam ``capturable``), one graph at a time.
 
 CUDA events, one warm-up, median of ``--repeats`` (>= 10) runs; ``x_floor.png`` plots x-floor
 against T; a summary is printed at the end.
@@ -51,7 +53,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.bench_backends import copy_bandwidth, device_busy_ms, make_neuron, streamed, timed
+from analysis.bench_backends import copy_bandwidth, device_busy_ms, make_neuron, replayed, streamed, timed
 from analysis.tables import write_csv
 from spikessm_snn.ssm import s4d_block, spike_ssm_block, spiking_ssm_block
 
@@ -80,13 +82,16 @@ def peak_ratio(run: Callable[[], None], x: torch.Tensor) -> float:
 
 
 class NeuronTimes(NamedTuple):
-    """Forward and forward+backward ms, each call alone (the device idle before it) and in a stream
-    of calls back to back; the peak memory of forward+backward over the input's bytes."""
+    """Forward and forward+backward ms, each call alone (the device idle before it), in a stream of
+    calls back to back and replayed from a CUDA graph; the peak memory of forward+backward over the
+    input's bytes."""
 
     forward: float
     fwd_bwd: float
     forward_stream: float
     fwd_bwd_stream: float
+    forward_graph: float
+    fwd_bwd_graph: float
     peak: float
 
     def row(self, floor_fwd: float, floor_fb: float) -> dict:
@@ -98,6 +103,9 @@ class NeuronTimes(NamedTuple):
             "forward_stream_ms": round(self.forward_stream, 4), "fwd_bwd_stream_ms": round(self.fwd_bwd_stream, 4),
             "forward_stream_x_floor": round(self.forward_stream / floor_fwd, 2),
             "fwd_bwd_stream_x_floor": round(self.fwd_bwd_stream / floor_fb, 2),
+            "forward_graph_ms": round(self.forward_graph, 4), "fwd_bwd_graph_ms": round(self.fwd_bwd_graph, 4),
+            "forward_graph_x_floor": round(self.forward_graph / floor_fwd, 2),
+            "fwd_bwd_graph_x_floor": round(self.fwd_bwd_graph / floor_fb, 2),
             "peak_memory_x_input": round(self.peak, 2),
         }  # fmt: skip
 
@@ -119,6 +127,8 @@ def measure_neuron(
         timed(forward_backward, x.device, repeats),
         streamed(forward, x.device, repeats),
         streamed(forward_backward, x.device, repeats),
+        replayed(forward, x.device, repeats),
+        replayed(forward_backward, x.device, repeats),
         peak_ratio(forward_backward, x),
     )
 
@@ -220,15 +230,30 @@ BLOCK_TIMINGS = ("step", "stream", "gpu")  # each step alone, in a stream of ste
 PROFILED_STEPS = 5  # steps a block's device busy time is taken over
 
 
+def training_step(block: torch.nn.Module, u: torch.Tensor, g: torch.Tensor, capturable: bool) -> Callable[[], None]:
+    """One training step of ``block``: forward on ``u``, ``backward(g)``, Adam (``capturable`` for a
+    CUDA graph)."""
+    optimizer = torch.optim.Adam(block.parameters(), lr=1e-3, capturable=capturable)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        block(u).backward(g)
+        optimizer.step()
+
+    return step
+
+
 def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
-    """One training step (forward, backward of ``y.backward(g)``, Adam) of each block, timed three ways:
+    """One training step (forward, backward of ``y.backward(g)``, Adam) of each block, timed four ways:
     each step alone (``step_ms``: the device idle before it, so the host's time to queue the step
     counts), in a stream of ``--repeats`` steps back to back (``stream_ms``: as a training loop
-    runs) and the device's busy time (``gpu_ms``: ``device_busy_ms``). ``--repeats`` rounds in which
-    every block is timed once in turn: what drifts with the host (its clock, other work) drifts for
-    all of them alike. A row: the median of each timing and the median over rounds of its ratio to
-    the S4D step's in the same round (``x_s4d_*``); ``ran``, the backend the neuron last ran
-    (``'auto'`` resolved)."""
+    runs), the device's busy time (``gpu_ms``: ``device_busy_ms``) and, for S4D and the ``'cupy'``
+    blocks without ``check_finite`` (whose read-back cannot be captured), replayed from a CUDA graph
+    (``graph_ms``: ``replayed``, one block's graph at a time). The first three in ``--repeats``
+    rounds in which every block is timed once in turn: what drifts with the host (its clock, other
+    work) drifts for all of them alike. A row: the median of each timing and the median over rounds
+    of its ratio to the S4D step's in the same round (``x_s4d_*``; the graph's, which no host work
+    drifts, over S4D's median); ``ran``, the backend the neuron last ran (``'auto'`` resolved)."""
     width, state = args.block_width, args.block_state
     variants: dict[str, Callable[[], torch.nn.Module]] = {"S4D": lambda: s4d_block(width, d_state=state)}
     for label, make in (("SpikingSSM", spiking_ssm_block), ("SPikE-SSM", spike_ssm_block)):
@@ -249,13 +274,7 @@ def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
         for label, build in variants.items():
             torch.manual_seed(0)
             blocks[label] = block = build().to(device)
-            optimizer = torch.optim.Adam(block.parameters(), lr=1e-3)
-
-            def step(block=block, optimizer=optimizer, u=u, g=g) -> None:
-                optimizer.zero_grad(set_to_none=True)
-                block(u).backward(g)
-                optimizer.step()
-
+            step = training_step(block, u, g, capturable=False)
             runs[label] = {"step": lambda step=step: timed(step, device, 1),
                            "stream": lambda step=step: streamed(step, device, args.repeats, rounds=1),
                            "gpu": lambda step=step: device_busy_ms(step, device, PROFILED_STEPS)}  # fmt: skip
@@ -264,6 +283,13 @@ def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
             for label, timings in runs.items():
                 for timing, run in timings.items():
                     rounds[label][timing].append(run())
+        graphed = {}
+        for label, build in variants.items():
+            if label == "S4D" or label.endswith(" cupy"):
+                torch.manual_seed(0)
+                graphed[label] = replayed(
+                    training_step(build().to(device), u, g, capturable=True), device, args.repeats
+                )
         for label, times in rounds.items():
             neuron = getattr(getattr(blocks[label], "activation", None), "neuron", None)
             row = {"block": label, "B": args.block_batch, "d_model": width, "d_state": state, "L": length}
@@ -271,6 +297,8 @@ def bench_blocks(args: argparse.Namespace, device: torch.device) -> list[dict]:
                 ratios = [t / s4d for t, s4d in zip(got, rounds["S4D"][timing], strict=True)]
                 row[f"{timing}_ms"] = round(statistics.median(got), 4)
                 row[f"x_s4d_{timing}"] = round(statistics.median(ratios), 3)
+            row["graph_ms"] = round(graphed[label], 4) if label in graphed else "-"
+            row["x_s4d_graph"] = round(graphed[label] / graphed["S4D"], 3) if label in graphed else "-"
             rows.append({**row, "ran": "-" if neuron is None else neuron.last_backend})
             print("  " + ", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
     return rows
@@ -288,12 +316,18 @@ def figure(rows: list[dict], path: Path) -> None:
     panels = (("forward_x_floor", "forward"), ("fwd_bwd_x_floor", "forward+backward"))
     for ax, (key, title) in zip(axes[0], panels, strict=True):
         for implementation, neuron, dtype in series:
-            points = sorted((r["T"], r[key]) for r in rows if (r["implementation"], r["neuron"], r["dtype"]) ==
-                            (implementation, neuron, dtype))  # fmt: skip
+            mine = [
+                r for r in rows if (r["implementation"], r["neuron"], r["dtype"]) == (implementation, neuron, dtype)
+            ]
             ours = implementation.startswith("ours")
             label = f"{neuron} {dtype}" + ("" if ours else f" ({implementation})")
-            ax.plot(*zip(*points, strict=True), styles[dtype], marker="o" if ours else "s", label=label,
-                    color=colors.get(f"{implementation} {neuron}", "0.6"))  # fmt: skip
+            color = colors.get(f"{implementation} {neuron}", "0.6")
+            points = sorted((r["T"], r[key]) for r in mine)
+            ax.plot(*zip(*points, strict=True), styles[dtype], marker="o" if ours else "s", label=label, color=color)
+            if ours and dtype == "float32":  # the same calls replayed from a CUDA graph: the device's time alone
+                replays = sorted((r["T"], r[key.replace("_x_floor", "_graph_x_floor")]) for r in mine)
+                ax.plot(*zip(*replays, strict=True), "-.", marker="x", lw=0.8, color=color,
+                        label=f"{label}, CUDA graph replay")  # fmt: skip
         for goal in (2, 3):
             ax.axhline(goal, color="0.8", lw=0.8)
         ax.set(xscale="log", yscale="log", xlabel="T", title=f"{title}: time / bandwidth floor")
@@ -326,18 +360,25 @@ def summary(neuron_rows: list[dict], block_rows: list[dict], steps: list[int]) -
              for (impl, neuron, dtype), rows in groups.items() if impl.startswith("ours")]  # fmt: skip
     out += ["ours: x floor, forward / forward+backward, in a stream of calls back to back",
             _table(["neuron", "dtype", *t_header], lines)]  # fmt: skip
+    lines = [[neuron, dtype, *(cell(rows, t, lambda r: f"{r['forward_graph_x_floor']} / {r['fwd_bwd_graph_x_floor']}")
+                               for t in steps)]
+             for (impl, neuron, dtype), rows in groups.items() if impl.startswith("ours")]  # fmt: skip
+    out += ["ours: x floor, forward / forward+backward, replayed from a CUDA graph (the device's time alone)",
+            _table(["neuron", "dtype", *t_header], lines)]  # fmt: skip
     ours = {(r["neuron"], r["dtype"], r["T"]): r for r in neuron_rows if r["implementation"].startswith("ours")}
     lines = []
     for (neuron, dtype, t), r in sorted(ours.items()):
         f32 = ours.get((neuron, "float32", t))
-        half = f"{r['forward_ms'] / f32['forward_ms']:.2f} / {r['fwd_bwd_ms'] / f32['fwd_bwd_ms']:.2f}" if f32 else "-"
-        lines.append([neuron, dtype, t, f"{r['forward_ms']} / {r['fwd_bwd_ms']}", half,
+        modes = [(f"forward{m}_ms", f"fwd_bwd{m}_ms") for m in ("", "_stream", "_graph")]
+        halves = ["-" if f32 is None else " / ".join(f"{r[k] / f32[k]:.2f}" for k in keys) for keys in modes]
+        lines.append([neuron, dtype, t, f"{r['forward_ms']} / {r['fwd_bwd_ms']}", *halves,
                       r["peak_memory_x_input"], f"{r['forward_checked_ms'] / r['forward_ms']:.2f}",
                       r["spike_mismatches_vs_float32"]])  # fmt: skip
-    out += ["ours: ms, time over float32's, peak memory of fwd+bwd over the input, forward with "
-            "check_finite over without, spikes differing from float32 on the upcast input",
-            _table(["neuron", "dtype", "T", "fwd / fwd+bwd ms", "x float32", "peak x input", "check x",
-                    "mismatches"], lines)]  # fmt: skip
+    out += ["ours: ms (each call alone); time over float32's, forward / forward+backward, each call alone, in a "
+            "stream and replayed from a CUDA graph; peak memory of fwd+bwd over the input; forward with "
+            "check_finite over without; spikes differing from float32 on the upcast input",
+            _table(["neuron", "dtype", "T", "fwd / fwd+bwd ms", "x float32", "x float32, stream", "x float32, graph",
+                    "peak x input", "check x", "mismatches"], lines)]  # fmt: skip
     native = {r["T"]: r for r in neuron_rows if r["implementation"] == "SpikingJelly cuda"}
     if native:
         keys = ("forward_ms", "fwd_bwd_ms", "forward_stream_ms", "fwd_bwd_stream_ms")
@@ -346,12 +387,13 @@ def summary(neuron_rows: list[dict], block_rows: list[dict], steps: list[int]) -
         out += ["SpikingJelly native CUDA LIF time over ours (float32), each call alone and in a stream",
                 _table(["T", "forward", "fwd+bwd", "forward, stream", "fwd+bwd, stream"], lines)]  # fmt: skip
     if block_rows:
-        lines = [[r["block"], r["L"], *(f"{r[f'{t}_ms']} ({r[f'x_s4d_{t}']}x)" for t in BLOCK_TIMINGS), r["ran"]]
+        timings = (*BLOCK_TIMINGS, "graph")
+        lines = [[r["block"], r["L"], *(f"{r[f'{t}_ms']} ({r[f'x_s4d_{t}']}x)" for t in timings), r["ran"]]
                  for r in block_rows]  # fmt: skip
         out += [
             "block training step (forward, backward, Adam), ms (x S4D: median of per-round ratios): each step "
-            "alone, in a stream of steps, the device's busy time",
-            _table(["block", "L", "alone", "stream", "device busy", "ran"], lines),
+            "alone, in a stream of steps, the device's busy time, replayed from a CUDA graph",
+            _table(["block", "L", "alone", "stream", "device busy", "graph replay", "ran"], lines),
         ]
     return "\n\n".join(out)
 

@@ -34,5 +34,6 @@ def main() -> None:
     fig = plot_curves(curves, "epoch", "test accuracy", "SPikE-SSM-SRR, U_th = v_th = 1: fixed vs trainable decays")
     print("wrote", save_figure(fig, args.out))
 
+
 if __name__ == "__main__":
     main()

@@ -82,11 +82,11 @@ class SpikingNeuron(nn.Module):
             return last[1]
         values = [constant.in_dtype(dtype) for constant in constants]
         check_in_range(constants, values, dtype, trainable=self.check_finite)  # without: no host sync per step
-        p = NeuronParameters(*values, self.hard_reset, self.v_reset)
-        check_parameters(p, step_shape, x.device)
         # kept with the stored values (holding them keeps the key's ids from being reused); not values
         # rounded under inference mode, which a later call with gradients cannot save for its backward
         keep = key is not None and not torch.is_inference_mode_enabled()
+        p = NeuronParameters(*values, self.hard_reset, self.v_reset, kept=keep)
+        check_parameters(p, step_shape, x.device)
         self._last_checked = (key, p, [c.value for c in constants]) if keep else None
         return p
 

@@ -33,6 +33,8 @@ class NeuronParameters(NamedTuple):
     refractory: Tensor  # refractory magnitude (SRR's v_th), >= 0; 0 for ResetLIF
     hard_reset: bool  # False: v = h - threshold * s; True: v = v_reset where s = 1
     v_reset: float  # hard-reset potential
+    kept: bool = False  # the same constant tensors call after call (fixed ones a neuron keeps): a backend
+    # may keep what it derives from them while they live (the fused kernels' stack)
 
 
 class NeuronState(NamedTuple):

@@ -22,7 +22,9 @@ from .s4d import S4DConv
 
 class SpikingActivation(nn.Module):
     """A neuron over ``[B, H, L]`` (run as ``[L, B, H]``, a view: ``'cupy'`` reads it and writes the
-    spikes in that layout, no copy), optionally on ``x / exp(ln_vth)``.
+    spikes in that layout, no copy), optionally on ``x / exp(ln_vth)``, computed as
+    ``x * exp(-ln_vth)``: the same map (up to rounding), whose backward makes two elementwise passes
+    over ``x`` and a sum where a division's makes five and a sum.
 
     Its trainable constants (``ln_vth``, the neuron's thresholds and decays) are marked ``_optim``
     like the SSM parameters: the trainer gives them the SSM learning rate and no weight decay (a
@@ -45,7 +47,7 @@ class SpikingActivation(nn.Module):
     def forward(self, y: Tensor, mask: Tensor | None = None) -> Tensor:
         x = y.permute(2, 0, 1)  # [L, B, H]
         if self.ln_vth is not None:
-            x = x / torch.exp(self.ln_vth)
+            x = x * torch.exp(-self.ln_vth)
         spikes = self.neuron(x).spikes.permute(1, 2, 0)  # [B, H, L]
         with torch.no_grad():
             counted, steps = self._counts(spikes.device)

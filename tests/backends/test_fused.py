@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import math
 import re
+import weakref
 
 import pytest
 import torch
@@ -23,7 +24,7 @@ from fused_without_gpu import (
 
 from spikessm_snn import BackendUnavailableError, ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.chunked.source import chunked_source
-from spikessm_snn.backends.fused import cupy_missing
+from spikessm_snn.backends.fused import constants, cupy_missing
 from spikessm_snn.backends.fused.autograd import in_layout, is_time_last
 from spikessm_snn.backends.fused.launch import _buffer as launch_buffer
 from spikessm_snn.backends.fused.launch import packed_arguments, parameter_layout
@@ -260,6 +261,21 @@ def test_a_training_call_after_one_under_inference_mode(on_the_cpu) -> None:
     xr = x.clone().requires_grad_()
     run_reference(xr, zero_state(x[0]), neuron.parameters_for(x[0]), neuron.spike_fn).spikes.sum().backward()
     torch.testing.assert_close(xi.grad, xr.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_calls_without_gradients_of_a_neuron_with_a_trained_constant_keep_nothing(on_the_cpu) -> None:
+    """SPikE-SSM's neuron (thresholds trained, decays fixed): its trained constants are made anew at
+    each call, so evaluating it (``no_grad``) call after call keeps no stack and registers no
+    finalizer on its fixed ones (one each a call, before, freed only with the neuron)."""
+    neuron = SRRNeuron(tau=0.6, tau_r=0.8, u_th=1.0, v_th=0.5, learn_u_th=True, learn_v_th=True)
+    x = 1.2 * torch.randn(20, 2, 4, generator=torch.Generator().manual_seed(5)) + 0.3
+    with torch.no_grad():
+        first = on_the_cpu(neuron, x, None, False).spikes
+        registered, held = len(weakref.finalize._registry), len(constants._kept)
+        for _ in range(3):
+            assert torch.equal(on_the_cpu(neuron, x, None, False).spikes, first)
+    assert len(weakref.finalize._registry) == registered and len(constants._kept) == held
+    assert torch.equal(first, run_reference(x, zero_state(x[0]), neuron.parameters_for(x[0]), neuron.spike_fn).spikes)
 
 
 @pytest.mark.parametrize("steps", [1, 7, 8, 9, 15, 16, 17, 40])
@@ -682,3 +698,54 @@ def test_a_block_training_step_captures_in_a_cuda_graph(kind) -> None:
         assert moved > 0 and (p_graphed - p_eager).norm() <= 1e-2 * moved
     rate = eager.activation.spike_rate()  # both counted 3 warm-up steps and 5 more, the replays in place
     assert 0 < rate < 1 and graphed.activation.spike_rate() == pytest.approx(rate, rel=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_neuron_calls_captured_in_cuda_graphs_replay_as_eager_ones(dtype) -> None:
+    """A forward and a forward+backward of SRR neurons with trained thresholds on ``'cupy'``
+    (``check_finite=False``), each captured in its own CUDA graph (two graphs live at once, as the
+    benchmark's are not: torch's FFT backward cannot), replay the eager calls on new input: the same
+    spikes, the same gradients to the input and to the thresholds."""
+    make = NEURONS["srr_trainable"]
+    graphed, eager = (make(shape=(16,), backend="cupy", check_finite=False).cuda() for _ in range(2))
+    generator = torch.Generator("cuda").manual_seed(2)
+    inputs = [(1.2 * torch.randn(300, 4, 16, device="cuda", generator=generator) + 0.3).to(dtype) for _ in range(3)]
+    g = torch.randn(300, 4, 16, device="cuda", generator=generator).to(dtype)
+    static_x = inputs[0].clone()
+    outputs: dict[str, torch.Tensor] = {}
+
+    def forward() -> None:
+        with torch.no_grad():
+            outputs["spikes"] = graphed(static_x).spikes
+
+    def forward_backward() -> None:
+        graphed.zero_grad(set_to_none=False)
+        xi = static_x.detach().requires_grad_()
+        graphed(xi).spikes.backward(g)
+        outputs["g_x"] = xi.grad
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            forward_backward()
+            forward()
+    torch.cuda.current_stream().wait_stream(side)
+    graphs = {"forward": torch.cuda.CUDAGraph(), "forward_backward": torch.cuda.CUDAGraph()}
+    with torch.cuda.graph(graphs["forward_backward"]):
+        forward_backward()
+    with torch.cuda.graph(graphs["forward"]):
+        forward()
+    for x in inputs[1:]:
+        static_x.copy_(x)
+        graphs["forward"].replay()
+        graphs["forward_backward"].replay()
+        xe = x.clone().requires_grad_()
+        eager.zero_grad(set_to_none=True)
+        spikes = eager(xe).spikes
+        spikes.backward(g)
+        assert spikes.any() and torch.equal(outputs["spikes"], spikes)
+        torch.testing.assert_close(outputs["g_x"], xe.grad, rtol=0, atol=0)
+        for p_graphed, p_eager in zip(graphed.parameters(), eager.parameters(), strict=True):
+            torch.testing.assert_close(p_graphed.grad, p_eager.grad, rtol=1e-5, atol=1e-6)

@@ -212,7 +212,7 @@ def run_fused(
     acc = torch.float64 if x_seq.dtype == torch.float64 else torch.float32
     time_last = kernels.time_last and not record and x_seq.element_size() >= 4 and is_time_last(x_seq)
     x = x_seq if time_last else x_seq.contiguous()
-    constants = stacked_constants((p.tau, p.threshold, p.tau_r, p.refractory), step_shape, acc)
+    constants = stacked_constants((p.tau, p.threshold, p.tau_r, p.refractory), step_shape, acc, p.kept)
     v0, r0 = (None, None) if state is None else (s.to(acc).reshape(-1).contiguous() for s in state)
     spec = kernel_spec(str(x.dtype).removeprefix("torch."), spike_fn, p.hard_reset, detach_reset, time_last)
     non_finite = torch.zeros(1, dtype=torch.int32, device=x.device) if check_finite else None

@@ -3,7 +3,7 @@
 For a hard-reset LIF with ``v_reset = 0``, threshold ``U`` and the decay ``tau`` an SDN was
 trained for: the neuron with threshold ``U`` on ``x`` is the unit-threshold neuron on ``x / U``
 scaled by ``U``, so ``m = U * SDN(x / U)`` (this is how learnable thresholds stay usable, as
-the SpikingSSM block's division by ``exp(ln_vth)``). Then ``s = surrogate(m + x - U)`` with
+the SpikingSSM block's scaling by ``exp(-ln_vth)``). Then ``s = surrogate(m + x - U)`` with
 ``m`` computed without gradient: the gradient reaches ``x`` (and ``U``) only through the
 surrogate at the same step, as in the paper (a plain autograd graph: second derivatives too).
 The recorded membrane is ``(m + x)(1 - s)``.
