@@ -111,7 +111,8 @@ class ConstrainedParameter(nn.Module):
         fixed one is rounded once per dtype and kept until the buffer changes (no work per call)."""
         if not self.trainable:
             return self._fixed_in(dtype)
-        value = self.forward().to(dtype)
+        value = self.forward()
+        value = value if value.dtype == dtype else value.to(dtype)
         info = torch.finfo(dtype)
         if self.kind in ("decay", "refractory_decay"):
             return value.clamp(info.tiny, 1.0 - info.eps / 2)  # the largest float below 1
