@@ -30,7 +30,7 @@ import torch
 
 from ...neurons.surrogate import Surrogate
 
-FORWARD_CHUNK = 32  # steps a forward tile for 4-byte input: 128 bytes a neuron (64 steps in half precision)
+FORWARD_CHUNK = 32  # steps a forward tile of staged input (halved for float64)
 # steps a backward segment between checkpoints for 4-byte input: 64 bytes a neuron (32 steps in half precision)
 BACKWARD_CHUNK = 16
 THREADS = 128  # threads a block: four warps
@@ -79,10 +79,8 @@ class KernelSpec:
 
     @property
     def tile(self) -> int:
-        """The forward's tile (``CHUNK``): steps of staged input computed at a time, ``forward_chunk``
-        scaled to the same input bytes (float64 half as many steps, half precision twice as many: at
-        N = 16384 its forward took 5-30% less time than with 32-step tiles on an H200)."""
-        return max(1, self.forward_chunk * 4 // _io_bytes(self.dtype))
+        """The forward's tile (``CHUNK``): steps of staged input computed at a time."""
+        return max(1, self.forward_chunk // (2 if self.acc == "double" else 1))
 
     @property
     def forward_stages(self) -> int:
