@@ -71,9 +71,9 @@ def replayed(fn: Callable[[], object], device: torch.device, repeats: int) -> fl
     three warm-up calls on a side stream, torch's capture recipe), ``repeats`` replays back to back
     (``streamed``): the call's device time, with no host work in it and the device kept busy (a replay
     alone after an idle device measured up to 25% more, from one replay to the next, at 0.1 ms). The
-    graph is freed before this returns: two live graphs of torch's FFT
-    backward (the S4D convolution's) fail at replay with an illegal address (torch 2.11, CUDA 13;
-    ``rfft``/``irfft`` and their backward alone, nothing of this package, show it)."""
+    graph is freed before this returns: two live graphs of torch's FFT backward (the S4D convolution's)
+    fail at replay with an illegal address (torch 2.11, CUDA 13; ``rfft``/``irfft`` and their backward
+    alone, nothing of this package, show it)."""
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):

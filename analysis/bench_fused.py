@@ -344,32 +344,29 @@ def _table(header: list[str], lines: list[list[object]]) -> str:
 
 
 def summary(neuron_rows: list[dict], block_rows: list[dict], steps: list[int]) -> str:
-    def cell(rows: list[dict], t: int, fmt: Callable[[dict], str]) -> str:
+    def floors(rows: list[dict], t: int, mode: str) -> str:
+        """``forward / forward+backward`` x floor of the row at ``T = t`` (``mode``: "", "_stream", "_graph")."""
         hit = [r for r in rows if r["T"] == t]
-        return fmt(hit[0]) if hit else "-"
+        return f"{hit[0][f'forward{mode}_x_floor']} / {hit[0][f'fwd_bwd{mode}_x_floor']}" if hit else "-"
 
     groups: dict[tuple[str, str, str], list[dict]] = {}
     for r in neuron_rows:
         groups.setdefault((r["implementation"], r["neuron"], r["dtype"]), []).append(r)
     t_header = [f"T={t}" for t in steps]
-    lines = [[impl, neuron, dtype, *(cell(rows, t, lambda r: f"{r['forward_x_floor']} / {r['fwd_bwd_x_floor']}")
-                                      for t in steps)] for (impl, neuron, dtype), rows in groups.items()]  # fmt: skip
+    lines = [
+        [impl, neuron, dtype, *(floors(rows, t, "") for t in steps)] for (impl, neuron, dtype), rows in groups.items()
+    ]
     out = ["x floor, forward / forward+backward (each call alone)", _table(["", "neuron", "dtype", *t_header], lines)]
-    lines = [[neuron, dtype, *(cell(rows, t, lambda r: f"{r['forward_stream_x_floor']} / {r['fwd_bwd_stream_x_floor']}")
-                               for t in steps)]
-             for (impl, neuron, dtype), rows in groups.items() if impl.startswith("ours")]  # fmt: skip
-    out += ["ours: x floor, forward / forward+backward, in a stream of calls back to back",
-            _table(["neuron", "dtype", *t_header], lines)]  # fmt: skip
-    lines = [[neuron, dtype, *(cell(rows, t, lambda r: f"{r['forward_graph_x_floor']} / {r['fwd_bwd_graph_x_floor']}")
-                               for t in steps)]
-             for (impl, neuron, dtype), rows in groups.items() if impl.startswith("ours")]  # fmt: skip
-    out += ["ours: x floor, forward / forward+backward, replayed from a CUDA graph (the device's time alone)",
-            _table(["neuron", "dtype", *t_header], lines)]  # fmt: skip
+    for mode, how in (("_stream", "in a stream of calls back to back"),
+                      ("_graph", "replayed from a CUDA graph (the device's time alone)")):  # fmt: skip
+        lines = [[neuron, dtype, *(floors(rows, t, mode) for t in steps)]
+                 for (impl, neuron, dtype), rows in groups.items() if impl.startswith("ours")]  # fmt: skip
+        out += [f"ours: x floor, forward / forward+backward, {how}", _table(["neuron", "dtype", *t_header], lines)]
     ours = {(r["neuron"], r["dtype"], r["T"]): r for r in neuron_rows if r["implementation"].startswith("ours")}
     lines = []
+    modes = [(f"forward{m}_ms", f"fwd_bwd{m}_ms") for m in ("", "_stream", "_graph")]
     for (neuron, dtype, t), r in sorted(ours.items()):
         f32 = ours.get((neuron, "float32", t))
-        modes = [(f"forward{m}_ms", f"fwd_bwd{m}_ms") for m in ("", "_stream", "_graph")]
         halves = ["-" if f32 is None else " / ".join(f"{r[k] / f32[k]:.2f}" for k in keys) for keys in modes]
         lines.append([neuron, dtype, t, f"{r['forward_ms']} / {r['fwd_bwd_ms']}", *halves,
                       r["peak_memory_x_input"], f"{r['forward_checked_ms'] / r['forward_ms']:.2f}",

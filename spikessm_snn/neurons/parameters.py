@@ -50,6 +50,12 @@ RANGES: dict[str, Range] = {
 _FLOAT32 = torch.finfo(torch.float32)
 
 
+def as_dtype(t: Tensor, dtype: torch.dtype) -> Tensor:
+    """``t`` in ``dtype``: itself where it already is (``t.to(dtype)`` would return it too, after about
+    2 µs of argument parsing on the host, several times a neuron call)."""
+    return t if t.dtype == dtype else t.to(dtype)
+
+
 def _in_range(value: float, kind: str, trainable: bool) -> bool:
     low, low_in, high, high_in, _ = RANGES[kind]
     if trainable:  # the trainable maps reach open intervals only
@@ -111,8 +117,7 @@ class ConstrainedParameter(nn.Module):
         fixed one is rounded once per dtype and kept until the buffer changes (no work per call)."""
         if not self.trainable:
             return self._fixed_in(dtype)
-        value = self.forward()
-        value = value if value.dtype == dtype else value.to(dtype)
+        value = as_dtype(self.forward(), dtype)
         info = torch.finfo(dtype)
         if self.kind in ("decay", "refractory_decay"):
             return value.clamp(info.tiny, 1.0 - info.eps / 2)  # the largest float below 1

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ...neurons.checks import raise_no_double_backward, raise_non_finite, raise_overflow
 from ...neurons.dynamics import NeuronParameters, NeuronState, reset_potential
+from ...neurons.parameters import as_dtype
 from ...neurons.surrogate import SpikeFunction, Surrogate
 from ..result import MultiStepResult
 from .constants import stacked_constants
@@ -171,13 +172,9 @@ class _FusedFunction(torch.autograd.Function):
                 g_params[5] if want_r0 else None, None, None, None, None, None)  # fmt: skip
 
 
-def _in_dtype(t: Tensor, dtype: torch.dtype) -> Tensor:
-    return t if t.dtype == dtype else t.to(dtype)
-
-
 def _state_of(final: Tensor, dtype: torch.dtype) -> NeuronState:
     """The final state ``[2, ...]`` as ``(v, r)`` in ``dtype``."""
-    final = _in_dtype(final, dtype)
+    final = as_dtype(final, dtype)
     return NeuronState(final[0], final[1])
 
 
@@ -228,7 +225,7 @@ def run_fused(
     s = spikes.to(acc)
     per_neuron_p = NeuronParameters(*constants.view(4, *step_shape), hard_reset=p.hard_reset, v_reset=p.v_reset)
     v_seq = reset_potential(h, s.detach() if detach_reset else s, per_neuron_p)
-    return MultiStepResult(spikes, _state_of(final, x.dtype), _in_dtype(v_seq, x.dtype), _in_dtype(r_seq, x.dtype))
+    return MultiStepResult(spikes, _state_of(final, x.dtype), as_dtype(v_seq, x.dtype), as_dtype(r_seq, x.dtype))
 
 
 def fused_unsupported(x_seq: Tensor, p: NeuronParameters, spike_fn: SpikeFunction) -> str | None:
