@@ -616,8 +616,10 @@ extern "C" __global__ void neuron_backward(
     stage(segment - BSTAGES, segment - (BSTAGES - 1));
     stage_wait<BSTAGES - 1>();
     if (active) {
-      if (segment == count - 1 || segment == 0) run_segment(segment, segment == count - 1 ? last_rows : BCHUNK,
-                                                            g_params, segment > 0, false);
+      // one loop body runs a launch where every segment is whole (a partial last one has its own), so a
+      // short sequence fetches no more kernel code than a long one; segment 0 recomputes from whatever
+      // its `next` slot holds, never used (no branch in the body)
+      if (segment == count - 1 && last_rows < BCHUNK) run_segment(segment, last_rows, g_params, segment > 0, false);
       else if (!plain) run_segment(segment, BCHUNK, g_params, true, false);
       else if (g_params) run_segment(segment, BCHUNK, true, true, true);
       else run_segment(segment, BCHUNK, false, true, true);
