@@ -32,7 +32,19 @@ from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, kernel
 from spikessm_snn.backends.reference import run_reference
 from spikessm_snn.backends.registry import constants_dtype
 from spikessm_snn.neurons.dynamics import NeuronState, zero_state
+from spikessm_snn.neurons.parameters import ConstrainedParameter
 from spikessm_snn.neurons.surrogate import SURROGATE_NAMES, surrogate
+
+
+def _srr_some_refractory(shape=(), **kw) -> SRRNeuron:
+    """SRR with a refractory magnitude on some channels only: none on the first 32 (a warp of neurons
+    with no trace), then on every other channel (warps with and without one)."""
+    neuron = SRRNeuron(tau=0.6, tau_r=0.8, u_th=1.0, v_th=0.5, shape=shape, **kw)
+    magnitude = next(m for m in neuron.modules() if isinstance(m, ConstrainedParameter) and m.name == "v_th")
+    channel = torch.arange(magnitude.value.numel()).view_as(magnitude.value)
+    magnitude.value.masked_fill_((channel < 32) | (channel % 2 == 1), 0.0)
+    return neuron
+
 
 NEURONS = {
     "srr": lambda **kw: SRRNeuron(tau=0.6, tau_r=0.8, u_th=1.0, v_th=0.5, **kw),
@@ -43,6 +55,7 @@ NEURONS = {
         tau=0.5, tau_r=0.7, v_th=0.6, learn_tau=True, learn_v_th=True, surrogate="sigmoid", detach_reset=True, **kw
     ),
     "srr_without_refractory": lambda **kw: SRRNeuron(tau=0.6, tau_r=0.8, v_th=0.0, learn_u_th=True, **kw),
+    "srr_some_refractory": _srr_some_refractory,
     "lif_hard": lambda **kw: ResetLIFNeuron(tau=0.125, v_threshold=1.0, reset="hard", **kw),
     "lif_hard_offset": lambda **kw: ResetLIFNeuron(
         tau=0.5, v_threshold=0.7, reset="hard", v_reset=-0.2, learn_threshold=True, **kw
@@ -358,6 +371,15 @@ def test_kernels_on_the_cpu_with_some_outputs_unused(name, loss_on, x_grad, on_t
     _assert_equal_to_the_reference(_compare(name, x, on_the_cpu, True, None, loss_on, x_grad), 1e-13, 1e-12)
 
 
+@pytest.mark.parametrize("name", ["srr_some_refractory", "lif_hard"])
+def test_kernels_on_the_cpu_trained_on_the_spikes_alone(name, on_the_cpu) -> None:
+    """The loss on the spikes, no trainable constant: neurons without a refractory trace walk
+    without one."""
+    x = 1.2 * torch.randn(90, 2, 96, generator=torch.Generator().manual_seed(8), dtype=torch.float64) + 0.3
+    outs = _compare(name, x, on_the_cpu, False, None, ("spikes",))
+    _assert_equal_to_the_reference(outs, 1e-13, 1e-12, nonzero=True)
+
+
 def test_unused_outputs_pass_no_gradient_to_the_kernel(kernels_on_cpu, on_the_cpu) -> None:
     """No ``[T, N]`` zeros for the gradients of ``h``, ``r`` and the final state nobody used."""
     x = torch.randn(50, 2, 8, generator=torch.Generator().manual_seed(2)).requires_grad_()
@@ -498,6 +520,20 @@ def test_float64_equals_the_reference(name) -> None:
 def test_some_outputs_unused(name, loss_on, x_grad) -> None:
     x = 1.2 * torch.randn(700, 2, 9, device="cuda", dtype=torch.float64) + 0.3
     _assert_equal_to_the_reference(_compare(name, x, record=False, loss_on=loss_on, x_grad=x_grad), 1e-12, 1e-10)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("name", ["srr_some_refractory", "lif_hard"])
+def test_trained_on_the_spikes_alone(name, dtype) -> None:
+    """The loss on the spikes, no trainable constant: a warp none of whose neurons has a refractory
+    trace walks without one, a warp with any walks with it; both equal the reference."""
+    x = (1.2 * torch.randn(1000, 2, 96, device="cuda") + 0.3).to(dtype)
+    outs = _compare(name, x, record=False, loss_on=("spikes",))
+    if dtype == torch.float32:
+        _assert_equal_to_the_reference(outs, 1e-5, 1e-4, nonzero=True)
+    else:
+        _assert_half_precision(outs, dtype)
 
 
 @pytest.mark.gpu

@@ -58,7 +58,8 @@ def steps_and_neurons(x: Tensor) -> tuple[int, int]:
 class ForwardRun(NamedTuple):
     """What a ``Kernels.forward`` of ``x [T, ...]`` gives: spikes ``[T, ...]``; ``h`` and ``r``
     ``[T, ...]`` when recorded (else ``None``); ``kept``, the two tensors its backward reads (``None``
-    without ``save``); the final state ``[2, ...]`` (``v``, ``r``: one step's shape each)."""
+    without ``save``); the final state ``[2, ...]`` (``v``, ``r``: one step's shape each; in the input's
+    dtype, or the kernels' accumulator type)."""
 
     spikes: Tensor
     h: Tensor | None
@@ -80,7 +81,7 @@ def _launch_forward(
     steps, n = steps_and_neurons(x)
     acc = constants.dtype
     spikes = torch.empty_like(x)  # in x's layout: [T, ...] contiguous, or time-last (spec.time_last)
-    final = torch.empty((2, *x.shape[1:]), dtype=acc, device=x.device)
+    final = torch.empty((2, *x.shape[1:]), dtype=x.dtype, device=x.device)  # rounded by the kernel: no copy after
     h, r_seq = torch.empty((2, *x.shape), dtype=acc, device=x.device) if save == SAVE_EVERY_R else (None, None)
     checkpoints = None if save == SAVE_NOTHING else torch.empty((2, -(-steps // spec.segment), n), dtype=acc,
                                                                  device=x.device)  # fmt: skip

@@ -201,14 +201,25 @@ __device__ __forceinline__ acc_t reset_value(acc_t h, bool s, acc_t u, acc_t v_r
   return s ? (HARD_RESET ? v_reset : sub(h, u)) : h;
 }}
 // one step, the reference's arithmetic operation for operation: h = tau v + x;  z = (h - u) - r;
-// s = z >= 0;  v = reset(h, s);  r = tau_r r + c s. Returns s; h, v and r are updated.
+// s = z >= 0;  v = reset(h, s);  r = tau_r r + c s. Returns s; h, v and r are updated. Without a
+// `trace` (has_trace false: r is 0 throughout) r is left alone and z is h - u: the same bits.
 __device__ __forceinline__ bool neuron_update(
-    acc_t xt, acc_t a, acc_t u, acc_t ar, acc_t c, acc_t v_reset, acc_t& h, acc_t& v, acc_t& r) {{
+    acc_t xt, acc_t a, acc_t u, acc_t ar, acc_t c, acc_t v_reset, acc_t& h, acc_t& v, acc_t& r,
+    const bool trace = true) {{
   h = add(mul(a, v), xt);
-  const bool s = sub(sub(h, u), r) >= (acc_t)0;
+  const bool s = (trace ? sub(sub(h, u), r) : sub(h, u)) >= (acc_t)0;
   v = reset_value(h, s, u, v_reset);
-  r = add(mul(ar, r), s ? c : (acc_t)0);
+  if (trace) r = add(mul(ar, r), s ? c : (acc_t)0);
   return s;
+}}
+// whether p holds on every lane of the warp (on the host, where each lane stages its own values
+// and runs alone: its own p)
+__device__ __forceinline__ bool warp_all(const bool p) {{
+#if defined(__CUDA_ARCH__)
+  return __all_sync(0xffffffffu, p);
+#else
+  return p;
+#endif
 }}
 {surrogate_source(spec.surrogate)}"""
 
@@ -216,21 +227,26 @@ __device__ __forceinline__ bool neuron_update(
 _STAGING = r"""
 // Rows t0 .. t0 + R - 1 (those before `steps`) of a row-major [steps, n] array, the warp's 32
 // neurons from `first` on, into `tile`: 16-byte pieces copied asynchronously by the warp's lanes
-// together (cp.async) when `async`; else each lane copies its own neuron's values (plain loads:
-// rows not 16-byte aligned, GPUs before sm_80, the host).
+// together (cp.async) when `async`, each lane the same piece of every (32 / per_row)-th row, its
+// address advanced a row stride at a time; else each lane copies its own neuron's values (plain
+// loads: rows not 16-byte aligned, GPUs before sm_80, the host).
 template <typename T, int R>
 __device__ __forceinline__ void stage_rows(T (&tile)[R][32], const T* __restrict__ rows, const long long t0,
     const long long steps, const long long n, const long long first, const int lane, const bool async) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   if (async) {
-    constexpr int per_row = 32 * sizeof(T) / 16, pieces = R * per_row, width = 16 / sizeof(T);
+    // pass: the rows one copy of the warp's lanes covers
+    constexpr int per_row = 32 * sizeof(T) / 16, width = 16 / sizeof(T), pass = 32 / per_row;
+    const int k0 = lane / per_row, q = lane % per_row * width;  // the lane's first row and its piece's first neuron
+    if (first + q >= n) return;  // the piece starts past the last neuron
+    const int left = (int)min(steps - t0, (long long)R);  // the tile's rows that exist
+    const T* from = rows + (t0 + k0) * n + first + q;
+    const long long stride = pass * n;
 #pragma unroll
-    for (int j = 0; j < (pieces + 31) / 32; ++j) {
-      const int p = j * 32 + lane, k = p / per_row, q = p % per_row * width;  // row, first neuron of the piece
-      if (p < pieces && t0 + k < steps && first + q < n) {
-        const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][q]);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(to), "l"(rows + (t0 + k) * n + first + q));
-      }
+    for (int k = k0; k < R; k += pass, from += stride) {
+      if (k >= left) break;
+      const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][q]);
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(to), "l"(from));
     }
     return;
   }
@@ -360,7 +376,8 @@ __device__ __forceinline__ void stage_wait() {
 
 _FORWARD = r"""
 // h = tau v + x;  z = (h - u) - r;  s = z >= 0;  v = reset(h, s);  r = tau_r r + c s, from v0, r0 [n]
-// (null: zero) to final_state [2, n] (v, r), constants [4, n] (tau, threshold, tau_r, refractory).
+// (null: zero) to final_state [2, n] (v, r; in the input's dtype), constants [4, n] (tau, threshold, tau_r,
+// refractory).
 // save: 0 nothing; 1 the state (v, r) before every BCHUNK-th step into checkpoints
 // [2, ceil(T / BCHUNK), n] (what the backward recomputes from); 2 that, and every h and r
 // (recorded). Pointers a save leaves unused may be null. non_finite: null, or or-ed with 1 on NaN/inf
@@ -370,7 +387,7 @@ _FORWARD = r"""
 extern "C" __global__ void neuron_forward(
     const io_t* __restrict__ x, io_t* __restrict__ spikes, acc_t* __restrict__ h_seq, acc_t* __restrict__ r_seq,
     acc_t* __restrict__ checkpoints, const acc_t* __restrict__ constants, const acc_t* __restrict__ v0,
-    const acc_t* __restrict__ r0, acc_t* __restrict__ final_state, const long long steps, const long long n,
+    const acc_t* __restrict__ r0, io_t* __restrict__ final_state, const long long steps, const long long n,
     const acc_t v_reset, const int save, int* __restrict__ non_finite) {
   __shared__ __align__(16) io_t ring[WARPS][STAGES][CHUNK][32];
   __shared__ __align__(16) io_t gathered[WARPS][TIME_LAST ? CHUNK : 1][32];  // a tile's spikes (time-last)
@@ -439,8 +456,8 @@ extern "C" __global__ void neuron_forward(
     slot = slot + 1 == STAGES ? 0 : slot + 1;
   }
   if (!active) return;
-  final_state[i] = v;
-  final_state[n + i] = r;
+  final_state[i] = store_io(v);
+  final_state[n + i] = store_io(r);
   if ((!finite || !bounded) && non_finite) atomicOr(non_finite, (finite ? 0 : 1) | (bounded ? 0 : 2));
 }
 """
@@ -465,12 +482,14 @@ __device__ __forceinline__ Step load_step(
 // what one step hands to the parameter gradients: v[t], s[t], dL/dz, dL/dr[t] (all of it), dL/dh = dL/dx
 struct Adjoint { acc_t v, sf, lam_z, lam_r, lam_h, lam_v; };
 
-// step t from its saved h, r[t-1] and incoming gradients (gs: dL/ds[t]); lam_v, lam_r1 become step t-1's
+// step t from its saved h, r[t-1] and incoming gradients (gs: dL/ds[t]); lam_v, lam_r1 become step t-1's.
+// Without a `trace` (r = 0 throughout, c = 0) nothing reaches dL/dv through r: lam_r1 is left alone and
+// d.lam_r is 0, for a caller that wants no gradient of c, tau_r or r0.
 __device__ __forceinline__ Adjoint backward_step(
     const Step q, const acc_t gs, const acc_t a, const acc_t u, const acc_t ar, const acc_t c, const acc_t v_reset,
-    acc_t& lam_v, acc_t& lam_r1) {
+    acc_t& lam_v, acc_t& lam_r1, const bool trace = true) {
   Adjoint d;
-  const acc_t z = sub(sub(q.h, u), q.rp);
+  const acc_t z = trace ? sub(sub(q.h, u), q.rp) : sub(q.h, u);
   const bool s = z >= (acc_t)0;
   d.sf = s ? (acc_t)1 : (acc_t)0;
   d.v = reset_value(q.h, s, u, v_reset);
@@ -480,12 +499,12 @@ __device__ __forceinline__ Adjoint backward_step(
   const acc_t dv_ds = -u, dv_dh = (acc_t)1;
 #endif
   d.lam_v = lam_v;
-  d.lam_r = q.gr + lam_r1;
-  const acc_t lam_s = gs + RESET_GRAD * (dv_ds * lam_v + c * d.lam_r);
+  d.lam_r = trace ? q.gr + lam_r1 : (acc_t)0;
+  const acc_t lam_s = gs + RESET_GRAD * (trace ? dv_ds * lam_v + c * d.lam_r : dv_ds * lam_v);
   d.lam_z = surrogate_derivative(z) * lam_s;
   d.lam_h = q.gh + d.lam_z + dv_dh * lam_v;
   lam_v = a * d.lam_h;
-  lam_r1 = ar * d.lam_r - d.lam_z;
+  if (trace) lam_r1 = ar * d.lam_r - d.lam_z;
   return d;
 }
 
@@ -513,7 +532,7 @@ _BACKWARD = r"""
 // [T, n], or [n, T] (TIME_LAST: dL/dx gathered a segment at a time); dL/dh and dL/dr [T, n].
 extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
-    const acc_t* __restrict__ g_final,  // dL/d(final state) [2, n]: v, r
+    const io_t* __restrict__ g_final,  // dL/d(final state) [2, n]: v, r
     const io_t* __restrict__ x, const acc_t* __restrict__ checkpoints,  // [2, ceil(T / BCHUNK), n]: v, r
     const acc_t* __restrict__ constants, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
     io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n] or null: tau, threshold, tau_r, refractory, v0, r0
@@ -528,6 +547,8 @@ extern "C" __global__ void neuron_backward(
   const bool active = i < n;  // a lane past the last neuron only stages rows with the others
   const long long j = active ? i : first;
   Slot (&slots)[BSTAGES] = ring[threadIdx.x / 32];
+  // segment s's slot (s >= 0; fewer than 2^32 segments: no tensor holds that many steps)
+  auto slot = [&](const long long s) -> Slot& { return slots[(unsigned)s % BSTAGES]; };
   auto& out = gathered[threadIdx.x / 32];
   const acc_t a = constants[j], u = constants[n + j], ar = constants[2 * n + j], c = constants[3 * n + j];
   const long long count = (steps + BCHUNK - 1) / BCHUNK;
@@ -541,45 +562,46 @@ extern "C" __global__ void neuron_backward(
   // one group of copies: what recomputing `recompute` needs, and dL/ds of `walk` (a negative one: nothing)
   auto stage = [&](const long long recompute, const long long walk) {
     if (recompute >= 0) {
-      Slot& to = slots[recompute % BSTAGES];
+      Slot& to = slot(recompute);
       stage_steps(to.x, x, recompute * BCHUNK, steps, n, first, lane, async_x);
       stage_rows(to.v, cp_v, recompute, count, n, first, lane, async_cp);
       stage_rows(to.r, cp_r, recompute, count, n, first, lane, async_cp);
     }
     if (HAS_G_SPIKES && walk >= 0)
-      stage_steps(slots[walk % BSTAGES].gs, g_spikes, walk * BCHUNK, steps, n, first, lane, async_gs);
+      stage_steps(slot(walk).gs, g_spikes, walk * BCHUNK, steps, n, first, lane, async_gs);
     stage_commit();
   };
   const bool plain = HAS_G_SPIKES && HAS_G_X && !HAS_G_H && !HAS_G_R;
-  acc_t lam_v = HAS_G_FINAL ? g_final[j] : (acc_t)0, lam_r1 = HAS_G_FINAL ? g_final[n + j] : (acc_t)0;
+  acc_t lam_v = HAS_G_FINAL ? load_io(g_final[j]) : (acc_t)0, lam_r1 = HAS_G_FINAL ? load_io(g_final[n + j]) : (acc_t)0;
   acc_t lam_h1 = 0;
   ParamGrads g = {0, 0, 0, 0};
   acc_t h[BCHUNK], rp[BCHUNK], h_next[BCHUNK], rp_next[BCHUNK];  // the walked segment's, the recomputed one's
   // walk segment `segment` (`rows` steps: BCHUNK but for the last one) and, if `recompute`, recompute
   // the one before it into h_next, rp_next; the constants' gradients summed if `sum_params`; `plain`:
-  // dL/ds given, dL/dx wanted, no gradient of h or r (training on the spikes). Each call site inlines
-  // its own constant rows and flags.
+  // dL/ds given, dL/dx wanted, no gradient of h or r (training on the spikes); without a `trace`, r
+  // (0 throughout) neither recomputed nor walked. Each call site inlines its own constant rows and flags.
   auto run_segment = [&](const long long segment, const int rows, const bool sum_params, const bool recompute,
-                         const bool plain) {
+                         const bool plain, const bool trace) {
     const long long start = segment * BCHUNK;
-    const Slot& walk = slots[segment % BSTAGES];
-    const Slot& next = slots[(segment + BSTAGES - 1) % BSTAGES];
-    acc_t v = recompute ? next.v[0][lane] : (acc_t)0, r = recompute ? next.r[0][lane] : (acc_t)0;
+    const Slot& walk = slot(segment);
+    const Slot& next = slot(segment + BSTAGES - 1);
+    acc_t v = recompute ? next.v[0][lane] : (acc_t)0, r = recompute && trace ? next.r[0][lane] : (acc_t)0;
     Piece x_held, gs_held, gx_held;  // time-last: the pieces of x and dL/ds read, of dL/dx gathered
 #pragma unroll
     for (int q = 0; q < BCHUNK; ++q) {
       if (recompute) {
-        rp_next[q] = r;
-        neuron_update(load_io(staged(next.x, q, lane, x_held, q % PIECE == 0)), a, u, ar, c, v_reset, h_next[q], v, r);
+        if (trace) rp_next[q] = r;
+        neuron_update(load_io(staged(next.x, q, lane, x_held, q % PIECE == 0)), a, u, ar, c, v_reset, h_next[q], v, r,
+                      trace);
       }
       const int k = BCHUNK - 1 - q;
       if (k >= rows) continue;
       const long long t = start + k;  // dL/dh, dL/dr read where given (record: a loss on h or r)
-      const Step step = {h[k], rp[k], !plain && HAS_G_H ? g_h[t * n + i] : (acc_t)0,
+      const Step step = {h[k], trace ? rp[k] : (acc_t)0, !plain && HAS_G_H ? g_h[t * n + i] : (acc_t)0,
                          !plain && HAS_G_R ? g_r[t * n + i] : (acc_t)0,
                          staged(walk.gs, k, lane, gs_held, k % PIECE == PIECE - 1 || k == rows - 1)};
       const acc_t gs = plain || HAS_G_SPIKES ? load_io(step.gs) : (acc_t)0;
-      const Adjoint d = backward_step(step, gs, a, u, ar, c, v_reset, lam_v, lam_r1);
+      const Adjoint d = backward_step(step, gs, a, u, ar, c, v_reset, lam_v, lam_r1, trace);
       if (plain || HAS_G_X) {
         if constexpr (TIME_LAST) gather(out, k, lane, store_io(d.lam_h), gx_held, k % PIECE == 0);
         else g_x[t * n + i] = store_io(d.lam_h);
@@ -596,7 +618,7 @@ extern "C" __global__ void neuron_backward(
     stage(count - 1 + ahead - BSTAGES, count - 1 + ahead - (BSTAGES - 1));
   stage_wait<BSTAGES - 1>();
   if (active) {  // the last segment's h and r[t-1]
-    const Slot& last = slots[(count - 1) % BSTAGES];
+    const Slot& last = slot(count - 1);
     acc_t v = last.v[0][lane], r = last.r[0][lane];
     Piece x_held;
 #pragma unroll
@@ -606,30 +628,39 @@ extern "C" __global__ void neuron_backward(
         neuron_update(load_io(staged(last.x, k, lane, x_held, k % PIECE == 0)), a, u, ar, c, v_reset, h_next[k], v, r);
     }
   }
-  for (long long segment = count - 1; segment >= 0; --segment) {
+  // every segment from the last; `traceless`: a warp none of whose neurons has a trace (r = 0 throughout:
+  // a LIF's) walks without one where no constant or initial state wants a gradient (c's needs the
+  // trace's adjoint even at c = 0). Called with either constant, so each loop has its own bodies.
+  auto walk_segments = [&](const bool traceless) {
+    for (long long segment = count - 1; segment >= 0; --segment) {
 #pragma unroll
-    for (int k = 0; k < BCHUNK; ++k) {
-      h[k] = h_next[k];
-      rp[k] = rp_next[k];
+      for (int k = 0; k < BCHUNK; ++k) {  // the segment recomputed last is the one walked now
+        h[k] = h_next[k];
+        rp[k] = rp_next[k];
+      }
+      __syncwarp();  // every lane is done with the slot the next copies go to
+      stage(segment - BSTAGES, segment - (BSTAGES - 1));
+      stage_wait<BSTAGES - 1>();
+      if (active) {
+        // one loop body runs a launch where every segment is whole (a partial last one has its own), so a
+        // short sequence fetches no more kernel code than a long one; segment 0 recomputes from whatever
+        // its `next` slot holds, never used (no branch in the body)
+        if (segment == count - 1 && last_rows < BCHUNK)
+          run_segment(segment, last_rows, g_params, segment > 0, false, true);
+        else if (traceless) run_segment(segment, BCHUNK, false, true, true, false);
+        else if (!plain) run_segment(segment, BCHUNK, g_params, true, false, true);
+        else if (g_params) run_segment(segment, BCHUNK, true, true, true, true);
+        else run_segment(segment, BCHUNK, false, true, true, true);
+      }
+      if constexpr (TIME_LAST) {
+        __syncwarp();  // the lanes' dL/dx gathered
+        const int rows = segment == count - 1 ? last_rows : BCHUNK;
+        if (HAS_G_X) write_steps(out, g_x, segment * BCHUNK, rows, steps, n, first, lane, whole);
+      }
     }
-    __syncwarp();  // every lane is done with the slot the next copies go to
-    stage(segment - BSTAGES, segment - (BSTAGES - 1));
-    stage_wait<BSTAGES - 1>();
-    if (active) {
-      // one loop body runs a launch where every segment is whole (a partial last one has its own), so a
-      // short sequence fetches no more kernel code than a long one; segment 0 recomputes from whatever
-      // its `next` slot holds, never used (no branch in the body)
-      if (segment == count - 1 && last_rows < BCHUNK) run_segment(segment, last_rows, g_params, segment > 0, false);
-      else if (!plain) run_segment(segment, BCHUNK, g_params, true, false);
-      else if (g_params) run_segment(segment, BCHUNK, true, true, true);
-      else run_segment(segment, BCHUNK, false, true, true);
-    }
-    if constexpr (TIME_LAST) {
-      __syncwarp();  // the lanes' dL/dx gathered
-      const int rows = segment == count - 1 ? last_rows : BCHUNK;
-      if (HAS_G_X) write_steps(out, g_x, segment * BCHUNK, rows, steps, n, first, lane, whole);
-    }
-  }
+  };
+  if (plain && !g_params && warp_all(!active || !has_trace(c, initial(r0, j), ar))) walk_segments(true);
+  else walk_segments(false);
   if (!active || !g_params) return;  // no constant or initial state wants a gradient
   g_params[i] = g.a + lam_h1 * initial(v0, i);  // the first step's h = tau v0 + x
   g_params[n + i] = g.u;
