@@ -244,9 +244,10 @@ __device__ __forceinline__ void stage_rows(T (&tile)[R][32], const T* __restrict
     const long long stride = pass * n;
 #pragma unroll
     for (int k = k0; k < R; k += pass, from += stride) {
-      if (k >= left) break;
-      const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][q]);
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(to), "l"(from));
+      if (k < left) {
+        const unsigned to = (unsigned)__cvta_generic_to_shared(&tile[k][q]);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(to), "l"(from));
+      }
     }
     return;
   }
