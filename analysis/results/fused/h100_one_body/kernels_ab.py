@@ -1,7 +1,10 @@
 """The fused kernels alone, replayed from a CUDA graph: forward (saving checkpoints), backward, and both
 (us), N = 16384 neurons time-first, triangle surrogate, soft reset. Run from a checkout of the code to
-time: ``python3 kernels_ab.py TAG [T,T,...]``; each line is tagged."""
+time: ``python3 kernels_ab.py TAG [T,T,...]``; each line is tagged. The environment may set ``N`` (the
+neurons), ``DTYPES`` (comma-separated, float32 first) and ``BC`` (the half-precision ``backward_chunk``;
+float32 keeps 16)."""
 
+import os
 import sys
 
 import torch
@@ -11,16 +14,19 @@ from spikessm_snn.backends.fused.autograd import SAVE_FOR_BACKWARD, _launch_back
 from spikessm_snn.backends.fused.source import KernelSpec
 from spikessm_snn.neurons.surrogate import Surrogate
 
-device, n, tag = torch.device("cuda"), 16384, sys.argv[1]
+device, n, tag = torch.device("cuda"), int(os.environ.get("N", "16384")), sys.argv[1]
+dtypes = os.environ.get("DTYPES", "float32,bfloat16,float16").split(",")
+half_chunk = int(os.environ.get("BC", "16"))
 steps_list = [int(t) for t in sys.argv[2].split(",")] if len(sys.argv) > 2 else [1024, 4096]
 for steps in steps_list:
     both_ms = {}
-    for dtype in ("float32", "bfloat16", "float16"):
+    for dtype in dtypes:
         x = (torch.randn(steps, n, device=device) + 0.3).to(getattr(torch, dtype))
         g = torch.randn_like(x)
         for neuron, values in (("LIF", [0.125, 1.0, 0.0, 0.0]), ("SRR", [0.5, 1.0, 0.8, 0.5])):
             constants = torch.tensor(values, device=device).repeat_interleave(n).view(4, n).contiguous()
-            spec = KernelSpec(dtype, Surrogate("triangle", 1.0), neuron == "LIF", False)
+            chunk = half_chunk if dtype != "float32" else 16
+            spec = KernelSpec(dtype, Surrogate("triangle", 1.0), neuron == "LIF", False, backward_chunk=chunk)
 
             def forward(spec=spec, x=x, constants=constants):
                 return _launch_forward(spec, x, constants, None, None, 0.0, SAVE_FOR_BACKWARD, None)
