@@ -32,7 +32,6 @@ from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, kernel
 from spikessm_snn.backends.reference import run_reference
 from spikessm_snn.backends.registry import constants_dtype
 from spikessm_snn.neurons.dynamics import NeuronState, zero_state
-from spikessm_snn.neurons.parameters import ConstrainedParameter
 from spikessm_snn.neurons.surrogate import SURROGATE_NAMES, surrogate
 
 
@@ -40,9 +39,9 @@ def _srr_some_refractory(shape=(), **kw) -> SRRNeuron:
     """SRR with a refractory magnitude on some channels only: none on the first 32 (a warp of neurons
     with no trace), then on every other channel (warps with and without one)."""
     neuron = SRRNeuron(tau=0.6, tau_r=0.8, u_th=1.0, v_th=0.5, shape=shape, **kw)
-    magnitude = next(m for m in neuron.modules() if isinstance(m, ConstrainedParameter) and m.name == "v_th")
-    channel = torch.arange(magnitude.value.numel()).view_as(magnitude.value)
-    magnitude.value.masked_fill_((channel < 32) | (channel % 2 == 1), 0.0)
+    magnitude = neuron.refractory.value  # v_th, a fixed buffer
+    channel = torch.arange(magnitude.numel()).view_as(magnitude)
+    magnitude.masked_fill_((channel < 32) | (channel % 2 == 1), 0.0)
     return neuron
 
 

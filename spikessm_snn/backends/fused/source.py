@@ -200,14 +200,19 @@ __device__ __forceinline__ acc_t initial(const acc_t* state, const long long i) 
 __device__ __forceinline__ acc_t reset_value(acc_t h, bool s, acc_t u, acc_t v_reset) {{
   return s ? (HARD_RESET ? v_reset : sub(h, u)) : h;
 }}
+// z = (h - u) - r, the charged potential over the threshold and the trace; without a `trace`
+// (has_trace false: r is 0 throughout) h - u, the same bits
+__device__ __forceinline__ acc_t excess(acc_t h, acc_t u, acc_t r, const bool trace) {{
+  return trace ? sub(sub(h, u), r) : sub(h, u);
+}}
 // one step, the reference's arithmetic operation for operation: h = tau v + x;  z = (h - u) - r;
-// s = z >= 0;  v = reset(h, s);  r = tau_r r + c s. Returns s; h, v and r are updated. Without a
-// `trace` (has_trace false: r is 0 throughout) r is left alone and z is h - u: the same bits.
+// s = z >= 0;  v = reset(h, s);  r = tau_r r + c s. Returns s; h, v and r are updated (r left alone
+// without a `trace`).
 __device__ __forceinline__ bool neuron_update(
     acc_t xt, acc_t a, acc_t u, acc_t ar, acc_t c, acc_t v_reset, acc_t& h, acc_t& v, acc_t& r,
     const bool trace = true) {{
   h = add(mul(a, v), xt);
-  const bool s = (trace ? sub(sub(h, u), r) : sub(h, u)) >= (acc_t)0;
+  const bool s = excess(h, u, r, trace) >= (acc_t)0;
   v = reset_value(h, s, u, v_reset);
   if (trace) r = add(mul(ar, r), s ? c : (acc_t)0);
   return s;
@@ -490,7 +495,7 @@ __device__ __forceinline__ Adjoint backward_step(
     const Step q, const acc_t gs, const acc_t a, const acc_t u, const acc_t ar, const acc_t c, const acc_t v_reset,
     acc_t& lam_v, acc_t& lam_r1, const bool trace = true) {
   Adjoint d;
-  const acc_t z = trace ? sub(sub(q.h, u), q.rp) : sub(q.h, u);
+  const acc_t z = excess(q.h, u, q.rp, trace);
   const bool s = z >= (acc_t)0;
   d.sf = s ? (acc_t)1 : (acc_t)0;
   d.v = reset_value(q.h, s, u, v_reset);
