@@ -370,6 +370,14 @@ __device__ __forceinline__ void stage_commit() {
   asm volatile("cp.async.commit_group;\n" ::);
 #endif
 }
+// wait for the block's `warps` warps (those with neurons): a block's warps walk time-first rows in step, so
+// that each row's pieces of its neurons (4 x 64 bytes in half precision) are read and written together;
+// warps out of step spread a row's 64-byte pieces over time, and DRAM serves them up to 1.4x slower
+__device__ __forceinline__ void block_in_step(const int warps) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("bar.sync 1, %0;\n" ::"r"(warps * 32) : "memory");
+#endif
+}
 // wait until every group but the newest PENDING is in, and the warp's lanes see each other's copies
 template <int PENDING>
 __device__ __forceinline__ void stage_wait() {
@@ -402,6 +410,7 @@ extern "C" __global__ void neuron_forward(
   if (first >= n) return;  // the whole warp is past the last neuron
   const bool active = i < n;  // a lane past the last neuron only stages rows with the others
   const long long j = active ? i : first;
+  const int warps = (int)min((long long)WARPS, (n - (long long)blockIdx.x * blockDim.x + 31) / 32);  // with neurons
   io_t (&tiles)[STAGES][CHUNK][32] = ring[threadIdx.x / 32];
   auto& out = gathered[threadIdx.x / 32];
   const bool async = rows_aligned(x, TIME_LAST ? steps : n, sizeof(io_t));
@@ -456,7 +465,9 @@ extern "C" __global__ void neuron_forward(
       else if (save) run_tile(tiles[slot], t0, CHUNK, false, 1);
       else run_tile(tiles[slot], t0, CHUNK, false, 0);
     }
-    __syncwarp();  // every lane is done with the tile before it is staged again (and wrote its spikes)
+    // every lane is done with the tile before it is staged again (and wrote its spikes)
+    if constexpr (TIME_LAST) __syncwarp();
+    else block_in_step(warps);
     if constexpr (TIME_LAST)
       write_steps(out, spikes, t0, (int)(t0 + CHUNK <= steps ? CHUNK : steps - t0), steps, n, first, lane, whole);
     slot = slot + 1 == STAGES ? 0 : slot + 1;
