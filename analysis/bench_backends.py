@@ -30,6 +30,8 @@ from analysis.tables import write_csv
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.registry import available_backends
 
+CLEARING_SECONDS = 0.5  # the driver's clearing of freed memory, waited for (free_cached_memory)
+
 
 def elapsed_ms(run: Callable[[], object], device: torch.device) -> float:
     """Milliseconds of ``run()`` from an idle device: CUDA events around it, the device synchronised
@@ -66,23 +68,39 @@ def streamed(fn: Callable[[], object], device: torch.device, repeats: int, round
     return statistics.median(elapsed_ms(stream, device) / repeats for _ in range(rounds))
 
 
+def free_cached_memory(device: torch.device) -> None:
+    """Hand the memory torch's allocator caches back to the driver, and wait until the driver has
+    cleared it: it zeroes freed memory in the background, taking the device's memory bandwidth for
+    milliseconds (2 GiB freed made the half-precision forward at T = 4096 1.3x slower for 5 ms on an
+    H100), which a timing begun at once would count as the call's."""
+    torch.cuda.empty_cache()
+    torch.cuda.synchronize(device)
+    time.sleep(CLEARING_SECONDS)
+
+
 def replayed(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
     """Milliseconds a call of ``fn`` takes replayed from a CUDA graph that captured one call (after
     three warm-up calls on a side stream, torch's capture recipe), ``repeats`` replays back to back
     (``streamed``): the call's device time, with no host work in it and the device kept busy (a replay
-    alone after an idle device measured up to 25% more, from one replay to the next, at 0.1 ms). The
-    graph is freed before this returns: two live graphs of torch's FFT backward (the S4D convolution's)
-    fail at replay with an illegal address (torch 2.11, CUDA 13; ``rfft``/``irfft`` and their backward
-    alone, nothing of this package, show it)."""
+    alone after an idle device measured up to 25% more, from one replay to the next, at 0.1 ms).
+    Captured as ``torch.cuda.graph`` does, but the cached memory is freed (earlier graphs' too) before
+    the warm-up, and the driver's clearing of it waited for (``free_cached_memory``), where
+    ``torch.cuda.graph`` frees it just before the capture: cleared while the replays run, it made them
+    up to 1.4x slower in half precision. The graph is freed before this returns: two
+    live graphs of torch's FFT backward (the S4D convolution's) fail at replay with an illegal address
+    (torch 2.11, CUDA 13; ``rfft``/``irfft`` and their backward alone, nothing of this package, show it)."""
+    free_cached_memory(device)
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):
         for _ in range(3):
             fn()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+        torch.cuda.synchronize(device)
+        graph = torch.cuda.CUDAGraph()
+        graph.capture_begin()
         fn()
+        graph.capture_end()
+    torch.cuda.current_stream(device).wait_stream(side)
     return streamed(graph.replay, device, repeats)
 
 

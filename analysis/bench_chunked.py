@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.bench_backends import timed
+from analysis.bench_backends import free_cached_memory, timed
 from analysis.tables import write_csv
 from spikessm_snn import ResetLIFNeuron, SRRNeuron
 from spikessm_snn.backends.chunked import speculation
@@ -168,7 +168,7 @@ def main() -> None:
               f"[{time.perf_counter() - began:.0f} s]", flush=True)  # fmt: skip
         del x, g
         if device.type == "cuda":
-            torch.cuda.empty_cache()
+            free_cached_memory(device)
     write_csv(args.out / "bench.csv", [{**r, "baseline": baseline} for r in rows])
     table = markdown(rows, baseline, "chunked")
     (args.out / "bench.md").write_text(f"{name}, torch {torch.__version__}; 'chunked' with C = {args.chunk_steps}, "

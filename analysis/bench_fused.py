@@ -53,7 +53,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.bench_backends import copy_bandwidth, device_busy_ms, make_neuron, replayed, streamed, timed
+from analysis.bench_backends import (
+    copy_bandwidth,
+    device_busy_ms,
+    free_cached_memory,
+    make_neuron,
+    replayed,
+    streamed,
+    timed,
+)
 from analysis.tables import write_csv
 from spikessm_snn.ssm import s4d_block, spike_ssm_block, spiking_ssm_block
 
@@ -162,7 +170,7 @@ def bench_ours(args: argparse.Namespace, device: torch.device, bandwidth: float)
             del x, g
         del base
         if device.type == "cuda":
-            torch.cuda.empty_cache()
+            free_cached_memory(device)
     return rows
 
 
@@ -195,13 +203,13 @@ def bench_spikingjelly(args: argparse.Namespace, device: torch.device, bandwidth
         })  # fmt: skip
         del x, g
         if device.type == "cuda":
-            torch.cuda.empty_cache()
+            free_cached_memory(device)
     return rows
 
 
 def spikingjelly_rows(args: argparse.Namespace, bandwidth: float) -> list[dict]:
     if torch.cuda.is_available():
-        torch.cuda.empty_cache()  # the subprocess gets the device's memory
+        free_cached_memory(torch.device("cuda"))  # the subprocess gets the device's memory
     rows = []
     for implementation in SPIKINGJELLY:
         with tempfile.TemporaryDirectory() as tmp:
