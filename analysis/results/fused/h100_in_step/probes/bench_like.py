@@ -3,10 +3,10 @@ each block written to a buffer baked into the source. After the bench's replayed
 graphs, each host-driven and queued behind a device sleep; SMs with 2+ blocks counted. python3 bench_like.py T"""
 
 import collections
-import statistics
 import sys
 
 import torch
+from replays import captured, queued_ms
 
 import spikessm_snn.backends.fused.launch as L
 from analysis.bench_backends import make_neuron, replayed, streamed, timed
@@ -37,28 +37,8 @@ def doubled():
     return sum(1 for k in c.values() if k > 1)
 
 
-def queued(fn, repeats=20, rounds=3):
-    side = torch.cuda.Stream(dev)
-    side.wait_stream(torch.cuda.current_stream(dev))
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream(dev).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    out = []
-    for _ in range(rounds):
-        torch.cuda.synchronize(dev)
-        torch.cuda._sleep(int(4e6))
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(repeats):
-            graph.replay()
-        b.record()
-        torch.cuda.synchronize(dev)
-        out.append(a.elapsed_time(b) / repeats)
-    return statistics.median(out)
+def queued(fn, repeats=20):
+    return queued_ms(captured(fn, dev), dev, repeats, int(4e6))
 
 
 base = torch.randn(T, 64, 256, device=dev) + 0.3

@@ -2,10 +2,10 @@
 the kernel alone (same x), and with the host held behind a device sleep (replays queued ahead).
 python3 long.py T[,T] [neurons]"""
 
-import statistics
 import sys
 
 import torch
+from replays import captured, queued_ms
 
 from analysis.bench_backends import make_neuron, replayed, streamed
 from analysis.bench_fused import TAU
@@ -15,30 +15,11 @@ from spikessm_snn.backends.fused.source import KernelSpec
 dev = torch.device("cuda")
 
 
-def ahead(fn, repeats=10, rounds=3):
-    """replays queued behind a 5 ms device sleep: the host is never what the device waits on."""
-    side = torch.cuda.Stream(dev)
-    side.wait_stream(torch.cuda.current_stream(dev))
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream(dev).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
+def ahead(fn, repeats=10):
+    """replays queued behind a 5 ms device sleep (one replay first): the host is never what the device waits on."""
+    graph = captured(fn, dev)
     graph.replay()
-    out = []
-    for _ in range(rounds):
-        torch.cuda.synchronize(dev)
-        torch.cuda._sleep(int(1e7))
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(repeats):
-            graph.replay()
-        b.record()
-        torch.cuda.synchronize(dev)
-        out.append(a.elapsed_time(b) / repeats)
-    return statistics.median(out)
+    return queued_ms(graph, dev, repeats, int(1e7))
 
 
 steps_list = [int(t) for t in sys.argv[1].split(",")]

@@ -4,10 +4,10 @@ replays queued behind a device sleep (the host ahead); the blocks' SMs read back
 python3 smid.py LABEL"""
 
 import collections
-import statistics
 import sys
 
 import torch
+from replays import queued_ms
 
 from analysis.bench_backends import streamed
 from spikessm_snn.backends.fused.launch import launch
@@ -30,19 +30,8 @@ def with_smid(spec):
     return s[:at] + probe + s[at:]
 
 
-def ahead(graph, repeats=20, rounds=3):
-    out = []
-    for _ in range(rounds):
-        torch.cuda.synchronize(dev)
-        torch.cuda._sleep(int(2e6))
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(repeats):
-            graph.replay()
-        b.record()
-        torch.cuda.synchronize(dev)
-        out.append(a.elapsed_time(b) / repeats)
-    return statistics.median(out) * 1e3
+def ahead(graph, repeats=20):
+    return queued_ms(graph, dev, repeats, int(2e6)) * 1e3
 
 
 for dtype in (torch.bfloat16, torch.float16):
