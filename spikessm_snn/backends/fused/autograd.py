@@ -74,16 +74,16 @@ def _launch_forward(
 ) -> ForwardRun:  # fmt: skip
     """The run of ``x [T, ...]`` (contiguous: ``[T, N]`` to the kernel) with ``constants [4, N]``
     from ``v0``, ``r0 [N]`` (``None``: the zero state); outputs in ``x``'s shape, so that no view
-    stands between them and autograd. Kept for the backward: ``x`` and the checkpoints ``[2, S, N]``
-    (``v`` and ``r`` before steps ``0, K, 2K, ...``; ``K = spec.segment``); ``non_finite [1]`` (if
-    given) gets bit 1 where the input held NaN or inf and bit 2 where the state passed the input
-    dtype's largest value."""
+    stands between them and autograd. Kept for the backward: ``x`` and the checkpoints ``[S, 2, N]``
+    (``v`` and ``r`` before steps ``0, K, 2K, ...``, ``K = spec.segment``: a segment's two rows side by
+    side, staged as one); ``non_finite [1]`` (if given) gets bit 1 where the input held NaN or inf and
+    bit 2 where the state passed the input dtype's largest value."""
     steps, n = steps_and_neurons(x)
     acc = constants.dtype
     spikes = torch.empty_like(x)  # in x's layout: [T, ...] contiguous, or time-last (spec.time_last)
     final = torch.empty((2, *x.shape[1:]), dtype=x.dtype, device=x.device)  # rounded by the kernel: no copy after
     h, r_seq = torch.empty((2, *x.shape), dtype=acc, device=x.device) if save == SAVE_EVERY_R else (None, None)
-    checkpoints = None if save == SAVE_NOTHING else torch.empty((2, -(-steps // spec.segment), n), dtype=acc,
+    checkpoints = None if save == SAVE_NOTHING else torch.empty((-(-steps // spec.segment), 2, n), dtype=acc,
                                                                  device=x.device)  # fmt: skip
     launch(spec, "neuron_forward", n, x.device,
            [x, spikes, h, r_seq, checkpoints, constants, v0, r0, final, steps, n, v_reset, save,

@@ -234,17 +234,19 @@ _STAGING = r"""
 // neurons from `first` on, into `tile`: 16-byte pieces copied asynchronously by the warp's lanes
 // together (cp.async) when `async`, each lane the same piece of every (32 / per_row)-th row, its
 // address advanced a row stride at a time; else each lane copies its own neuron's values (plain
-// loads: rows not 16-byte aligned, GPUs before sm_80, the host).
+// loads: rows not 16-byte aligned, GPUs before sm_80, the host). `full`: every row exists (t0 + R
+// <= steps), so no row is checked (each call site passes a constant).
 template <typename T, int R>
 __device__ __forceinline__ void stage_rows(T (&tile)[R][32], const T* __restrict__ rows, const long long t0,
-    const long long steps, const long long n, const long long first, const int lane, const bool async) {
+    const long long steps, const long long n, const long long first, const int lane, const bool async,
+    const bool full) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   if (async) {
     // pass: the rows one copy of the warp's lanes covers
     constexpr int per_row = 32 * sizeof(T) / 16, width = 16 / sizeof(T), pass = 32 / per_row;
     const int k0 = lane / per_row, q = lane % per_row * width;  // the lane's first row and its piece's first neuron
     if (first + q >= n) return;  // the piece starts past the last neuron
-    const int left = (int)min(steps - t0, (long long)R);  // the tile's rows that exist
+    const int left = full ? R : (int)min(steps - t0, (long long)R);  // the tile's rows that exist
     const T* from = rows + (t0 + k0) * n + first + q;
     const long long stride = pass * n;
 #pragma unroll
@@ -260,7 +262,7 @@ __device__ __forceinline__ void stage_rows(T (&tile)[R][32], const T* __restrict
   if (first + lane >= n) return;
 #pragma unroll
   for (int k = 0; k < R; ++k)
-    if (t0 + k < steps) tile[k][lane] = rows[(t0 + k) * n + first + lane];
+    if (full || t0 + k < steps) tile[k][lane] = rows[(t0 + k) * n + first + lane];
 }
 // A tile of a sequence [T, n] or [n, T] (TIME_LAST): steps t0 .. t0 + R - 1 of the warp's 32
 // neurons. Time-first tiles are read as tile[k][lane]. A time-last tile is the warp's 32 rows of R
@@ -303,13 +305,14 @@ __device__ __forceinline__ void gather(io_t (&tile)[R][32], const int k, const i
 }
 template <int R>
 __device__ __forceinline__ void stage_steps(io_t (&tile)[R][32], const io_t* __restrict__ seq, const long long t0,
-    const long long steps, const long long n, const long long first, const int lane, const bool async) {
+    const long long steps, const long long n, const long long first, const int lane, const bool async,
+    const bool full) {
 #if TIME_LAST
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   if (async) {  // the rows 16-byte aligned: whole pieces, a row's by per_row lanes side by side
     constexpr int per_row = R / PIECE;
     const int p = lane % per_row, neurons = (int)(n - first < 32 ? n - first : 32);
-    if (t0 + p * PIECE >= steps) return;
+    if (!full && t0 + p * PIECE >= steps) return;
     const io_t* from = seq + (first + lane / per_row) * steps + t0 + p * PIECE;
 #pragma unroll
     for (int j = lane / per_row; j < 32; j += 32 / per_row, from += 32 / per_row * steps) {
@@ -325,9 +328,9 @@ __device__ __forceinline__ void stage_steps(io_t (&tile)[R][32], const io_t* __r
   const io_t* from = seq + (first + lane) * steps + t0;
 #pragma unroll
   for (int k = 0; k < R; ++k)
-    if (t0 + k < steps) pieces_of(tile)[piece_slot<R>(lane, k / PIECE)].v[k % PIECE] = from[k];
+    if (full || t0 + k < steps) pieces_of(tile)[piece_slot<R>(lane, k / PIECE)].v[k % PIECE] = from[k];
 #else
-  stage_rows(tile, seq, t0, steps, n, first, lane, async);
+  stage_rows(tile, seq, t0, steps, n, first, lane, async, full);
 #endif
 }
 // a time-last tile's first `rows` steps, gathered by the lanes, to their sequence (after the warp
@@ -393,7 +396,7 @@ _FORWARD = r"""
 // (null: zero) to final_state [2, n] (v, r; in the input's dtype), constants [4, n] (tau, threshold, tau_r,
 // refractory).
 // save: 0 nothing; 1 the state (v, r) before every BCHUNK-th step into checkpoints
-// [2, ceil(T / BCHUNK), n] (what the backward recomputes from); 2 that, and every h and r
+// [ceil(T / BCHUNK), 2, n] (what the backward recomputes from); 2 that, and every h and r
 // (recorded). Pointers a save leaves unused may be null. non_finite: null, or or-ed with 1 on NaN/inf
 // in x and with 2 where h or r passed the input dtype's largest value (the state overflowed it).
 // x is staged a tile of CHUNK steps at a time, STAGES - 1 tiles ahead. x and spikes are [T, n], or
@@ -417,30 +420,32 @@ extern "C" __global__ void neuron_forward(
   const bool whole = TIME_LAST && rows_aligned(spikes, steps, sizeof(io_t));  // spikes written a piece at a time
   bool finite = true, bounded = true;  // the input is finite; the state fits the input's dtype
   const acc_t a = constants[j], u = constants[n + j], ar = constants[2 * n + j], c = constants[3 * n + j];
-  acc_t* cp_v = checkpoints;
-  acc_t* cp_r = save ? checkpoints + (steps + BCHUNK - 1) / BCHUNK * n : checkpoints;
   acc_t v = initial(v0, j), r = initial(r0, j);
+  const io_t one = store_io((acc_t)1), zero = store_io((acc_t)0);  // a spike and none in the output's dtype
+  // a warp none of whose neurons has a trace (r = 0 throughout: a LIF's) updates without one
+  const bool traceless = warp_all(!active || !has_trace(c, r, ar));
   // the steps of one tile from t0 on, `rows` of them (CHUNK but for the last tile); NaN/inf and
-  // overflow looked for if `check`; `keep` as `save` (each call site inlines its own constant rows,
-  // check and keep)
+  // overflow looked for if `check`; `keep` as `save`; r left at 0 without a `trace` (each call site
+  // inlines its own constant rows, check, keep and trace)
   auto run_tile = [&](const io_t (&tile)[CHUNK][32], const long long t0, const int rows, const bool check,
-                      const int keep) {
+                      const int keep, const bool trace) {
     Piece x_held, s_held;  // time-last: the piece of x read, the piece of spikes gathered
 #pragma unroll
     for (int k = 0; k < CHUNK; ++k) {
       if (k >= rows) break;
       if (keep && k % BCHUNK == 0) {  // CHUNK is a multiple of BCHUNK: t0 + k starts a segment
-        cp_v[((t0 + k) / BCHUNK) * n + i] = v;
-        cp_r[((t0 + k) / BCHUNK) * n + i] = r;
+        acc_t* state = checkpoints + 2 * ((t0 + k) / BCHUNK) * n + i;  // the segment's v row, then its r row
+        state[0] = v;
+        state[n] = r;
       }
       const acc_t xt = load_io(staged(tile, k, lane, x_held, k % PIECE == 0));
       acc_t h;
-      const bool s = neuron_update(xt, a, u, ar, c, v_reset, h, v, r);
+      const bool s = neuron_update(xt, a, u, ar, c, v_reset, h, v, r, trace);
       if (check) {  // |v| <= |h| (soft) or v = v_reset (hard); false for NaN
         finite &= isfinite(xt);
         bounded &= fabs(h) <= IO_MAX && fabs(r) <= IO_MAX;
       }
-      const io_t spike = store_io(s ? (acc_t)1 : (acc_t)0);
+      const io_t spike = s ? one : zero;
       if constexpr (TIME_LAST) gather(out, k, lane, spike, s_held, k % PIECE == PIECE - 1 || k == rows - 1);
       else spikes[(t0 + k) * n + i] = spike;
       if (keep == 2) {
@@ -451,19 +456,24 @@ extern "C" __global__ void neuron_forward(
   };
 #pragma unroll
   for (int k = 0; k < STAGES - 1; ++k) {
-    stage_steps(tiles[k], x, (long long)k * CHUNK, steps, n, first, lane, async);
+    stage_steps(tiles[k], x, (long long)k * CHUNK, steps, n, first, lane, async, false);
     stage_commit();
   }
   int slot = 0;
   for (long long t0 = 0; t0 < steps; t0 += CHUNK) {
-    stage_steps(tiles[slot == 0 ? STAGES - 1 : slot - 1], x, t0 + (STAGES - 1) * CHUNK, steps, n, first, lane, async);
+    io_t (&next)[CHUNK][32] = tiles[slot == 0 ? STAGES - 1 : slot - 1];  // the tile STAGES - 1 ahead
+    const long long ahead = t0 + (STAGES - 1) * CHUNK;
+    if (ahead + CHUNK <= steps) stage_steps(next, x, ahead, steps, n, first, lane, async, true);
+    else stage_steps(next, x, ahead, steps, n, first, lane, async, false);
     stage_commit();
     stage_wait<STAGES - 1>();
     if (active) {
       if (t0 + CHUNK > steps || non_finite || save == 2)
-        run_tile(tiles[slot], t0, (int)min(steps - t0, (long long)CHUNK), non_finite, save);
-      else if (save) run_tile(tiles[slot], t0, CHUNK, false, 1);
-      else run_tile(tiles[slot], t0, CHUNK, false, 0);
+        run_tile(tiles[slot], t0, (int)min(steps - t0, (long long)CHUNK), non_finite, save, true);
+      else if (traceless && save) run_tile(tiles[slot], t0, CHUNK, false, 1, false);
+      else if (traceless) run_tile(tiles[slot], t0, CHUNK, false, 0, false);
+      else if (save) run_tile(tiles[slot], t0, CHUNK, false, 1, true);
+      else run_tile(tiles[slot], t0, CHUNK, false, 0, true);
     }
     // every lane is done with the tile before it is staged again (and wrote its spikes)
     if constexpr (TIME_LAST) __syncwarp();
@@ -501,10 +511,11 @@ struct Adjoint { acc_t v, sf, lam_z, lam_r, lam_h, lam_v; };
 
 // step t from its saved h, r[t-1] and incoming gradients (gs: dL/ds[t]); lam_v, lam_r1 become step t-1's.
 // Without a `trace` (r = 0 throughout, c = 0) nothing reaches dL/dv through r: lam_r1 is left alone and
-// d.lam_r is 0, for a caller that wants no gradient of c, tau_r or r0.
+// d.lam_r is 0, for a caller that wants no gradient of c, tau_r or r0. Without `given` (no dL/dh, dL/dr
+// anywhere) q.gh and q.gr are not added: no "+ 0" a step.
 __device__ __forceinline__ Adjoint backward_step(
     const Step q, const acc_t gs, const acc_t a, const acc_t u, const acc_t ar, const acc_t c, const acc_t v_reset,
-    acc_t& lam_v, acc_t& lam_r1, const bool trace = true) {
+    acc_t& lam_v, acc_t& lam_r1, const bool trace = true, const bool given = true) {
   Adjoint d;
   const acc_t z = excess(q.h, u, q.rp, trace);
   const bool s = z >= (acc_t)0;
@@ -516,10 +527,10 @@ __device__ __forceinline__ Adjoint backward_step(
   const acc_t dv_ds = -u, dv_dh = (acc_t)1;
 #endif
   d.lam_v = lam_v;
-  d.lam_r = trace ? q.gr + lam_r1 : (acc_t)0;
+  d.lam_r = !trace ? (acc_t)0 : given ? q.gr + lam_r1 : lam_r1;
   const acc_t lam_s = gs + RESET_GRAD * (trace ? dv_ds * lam_v + c * d.lam_r : dv_ds * lam_v);
   d.lam_z = surrogate_derivative(z) * lam_s;
-  d.lam_h = q.gh + d.lam_z + dv_dh * lam_v;
+  d.lam_h = (given ? q.gh + d.lam_z : d.lam_z) + dv_dh * lam_v;
   lam_v = a * d.lam_h;
   if (trace) lam_r1 = ar * d.lam_r - d.lam_z;
   return d;
@@ -550,12 +561,12 @@ _BACKWARD = r"""
 extern "C" __global__ void neuron_backward(
     const io_t* __restrict__ g_spikes, const acc_t* __restrict__ g_h, const acc_t* __restrict__ g_r,  // [T, n]
     const io_t* __restrict__ g_final,  // dL/d(final state) [2, n]: v, r
-    const io_t* __restrict__ x, const acc_t* __restrict__ checkpoints,  // [2, ceil(T / BCHUNK), n]: v, r
+    const io_t* __restrict__ x, const acc_t* __restrict__ checkpoints,  // [ceil(T / BCHUNK), 2, n]: v, r
     const acc_t* __restrict__ constants, const acc_t* __restrict__ v0, const acc_t* __restrict__ r0,
     io_t* __restrict__ g_x, acc_t* __restrict__ g_params,  // [6, n] or null: tau, threshold, tau_r, refractory, v0, r0
     const long long steps, const long long n, const acc_t v_reset, const int grads) {
   // x, v, r of one segment; gs of another
-  struct Slot { io_t x[BCHUNK][32], gs[BCHUNK][32]; acc_t v[1][32], r[1][32]; };
+  struct Slot { io_t x[BCHUNK][32], gs[BCHUNK][32]; acc_t state[2][32]; };  // state: the checkpoint's v, r rows
   __shared__ __align__(16) Slot ring[WARPS][BSTAGES];
   __shared__ __align__(16) io_t gathered[WARPS][TIME_LAST ? BCHUNK : 1][32];  // a segment's dL/dx (time-last)
   const int lane = threadIdx.x % 32;
@@ -570,22 +581,20 @@ extern "C" __global__ void neuron_backward(
   const acc_t a = constants[j], u = constants[n + j], ar = constants[2 * n + j], c = constants[3 * n + j];
   const long long count = (steps + BCHUNK - 1) / BCHUNK;
   const int last_rows = (int)(steps - (count - 1) * BCHUNK);
-  const acc_t* cp_v = checkpoints;
-  const acc_t* cp_r = checkpoints + count * n;
   const long long row = TIME_LAST ? steps : n;  // the sequences' row length
   const bool async_x = rows_aligned(x, row, sizeof(io_t)), async_cp = rows_aligned(checkpoints, n, sizeof(acc_t));
   const bool async_gs = HAS_G_SPIKES && rows_aligned(g_spikes, row, sizeof(io_t));
   const bool whole = TIME_LAST && HAS_G_X && rows_aligned(g_x, steps, sizeof(io_t));  // dL/dx written a piece at a time
-  // one group of copies: what recomputing `recompute` needs, and dL/ds of `walk` (a negative one: nothing)
-  auto stage = [&](const long long recompute, const long long walk) {
+  // one group of copies: what recomputing `recompute` needs, and dL/ds of `walk` (a negative one: nothing);
+  // `full`: neither is the last segment (which may be partial; each call site passes a constant)
+  auto stage = [&](const long long recompute, const long long walk, const bool full) {
     if (recompute >= 0) {
       Slot& to = slot(recompute);
-      stage_steps(to.x, x, recompute * BCHUNK, steps, n, first, lane, async_x);
-      stage_rows(to.v, cp_v, recompute, count, n, first, lane, async_cp);
-      stage_rows(to.r, cp_r, recompute, count, n, first, lane, async_cp);
+      stage_steps(to.x, x, recompute * BCHUNK, steps, n, first, lane, async_x, full);
+      stage_rows(to.state, checkpoints, 2 * recompute, 2 * count, n, first, lane, async_cp, true);
     }
     if (HAS_G_SPIKES && walk >= 0)
-      stage_steps(slot(walk).gs, g_spikes, walk * BCHUNK, steps, n, first, lane, async_gs);
+      stage_steps(slot(walk).gs, g_spikes, walk * BCHUNK, steps, n, first, lane, async_gs, full);
     stage_commit();
   };
   const bool plain = HAS_G_SPIKES && HAS_G_X && !HAS_G_H && !HAS_G_R;
@@ -602,7 +611,7 @@ extern "C" __global__ void neuron_backward(
     const long long start = segment * BCHUNK;
     const Slot& walk = slot(segment);
     const Slot& next = slot(segment + BSTAGES - 1);
-    acc_t v = recompute ? next.v[0][lane] : (acc_t)0, r = recompute && trace ? next.r[0][lane] : (acc_t)0;
+    acc_t v = recompute ? next.state[0][lane] : (acc_t)0, r = recompute && trace ? next.state[1][lane] : (acc_t)0;
     Piece x_held, gs_held, gx_held;  // time-last: the pieces of x and dL/ds read, of dL/dx gathered
 #pragma unroll
     for (int q = 0; q < BCHUNK; ++q) {
@@ -618,7 +627,7 @@ extern "C" __global__ void neuron_backward(
                          !plain && HAS_G_R ? g_r[t * n + i] : (acc_t)0,
                          staged(walk.gs, k, lane, gs_held, k % PIECE == PIECE - 1 || k == rows - 1)};
       const acc_t gs = plain || HAS_G_SPIKES ? load_io(step.gs) : (acc_t)0;
-      const Adjoint d = backward_step(step, gs, a, u, ar, c, v_reset, lam_v, lam_r1, trace);
+      const Adjoint d = backward_step(step, gs, a, u, ar, c, v_reset, lam_v, lam_r1, trace, !plain);
       if (plain || HAS_G_X) {
         if constexpr (TIME_LAST) gather(out, k, lane, store_io(d.lam_h), gx_held, k % PIECE == 0);
         else g_x[t * n + i] = store_io(d.lam_h);
@@ -629,14 +638,14 @@ extern "C" __global__ void neuron_backward(
   };
   // the copies of iteration `segment` are those iteration `segment` - (BSTAGES - 1) needs (its x and
   // checkpoint of the segment before it, its dL/ds); first the last segment's x and checkpoint
-  stage(count - 1, -1);
+  stage(count - 1, -1, false);
 #pragma unroll
   for (int ahead = BSTAGES - 1; ahead >= 1; --ahead)  // the iterations count - 1 + ahead, before the first
-    stage(count - 1 + ahead - BSTAGES, count - 1 + ahead - (BSTAGES - 1));
+    stage(count - 1 + ahead - BSTAGES, count - 1 + ahead - (BSTAGES - 1), false);
   stage_wait<BSTAGES - 1>();
   if (active) {  // the last segment's h and r[t-1]
     const Slot& last = slot(count - 1);
-    acc_t v = last.v[0][lane], r = last.r[0][lane];
+    acc_t v = last.state[0][lane], r = last.state[1][lane];
     Piece x_held;
 #pragma unroll
     for (int k = 0; k < BCHUNK; ++k) {
@@ -656,7 +665,7 @@ extern "C" __global__ void neuron_backward(
         rp[k] = rp_next[k];
       }
       __syncwarp();  // every lane is done with the slot the next copies go to
-      stage(segment - BSTAGES, segment - (BSTAGES - 1));
+      stage(segment - BSTAGES, segment - (BSTAGES - 1), true);  // segments before the last: whole
       stage_wait<BSTAGES - 1>();
       if (active) {
         // one loop body runs a launch where every segment is whole (a partial last one has its own), so a
