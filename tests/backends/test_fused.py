@@ -579,6 +579,28 @@ def test_training_keeps_at_most_four_inputs_of_memory(name, dtype) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["cupy", "chunked"])
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_float32_spikes_equal_the_reference_where_the_potential_misses_the_threshold_by_a_subnormal(backend, reset):
+    """A threshold just above float32's smallest normal and inputs 2^-149 apart around it: h - u is a
+    subnormal, which the reference (on the CPU) keeps. CuPy compiles with -ftz=true, under which h - u =
+    -2^-149 flushes to -0 and fires; the kernels' float32 arithmetic and comparisons keep subnormals."""
+    threshold = torch.tensor(1.5e-38)  # float32 spacing here: 2^-149, a subnormal
+    x = (threshold.double() + torch.arange(-40, 40, dtype=torch.float64) * 2.0**-149).float()
+    x = x.view(1, 1, -1).expand(6, 2, -1).contiguous()
+    for neuron_backend, device in (("torch", "cpu"), (backend, "cuda")):
+        neuron = ResetLIFNeuron(tau=0.5, v_threshold=threshold.item(), reset=reset, shape=(x.shape[-1],),
+                                backend=neuron_backend).to(device)  # fmt: skip
+        with torch.no_grad():
+            result = neuron(x.to(device))
+        if neuron_backend == "torch":
+            reference = result.spikes
+            assert 0 < reference[0].sum() < reference[0].numel()  # some fire at the first step, some do not
+        else:
+            assert torch.equal(result.spikes.cpu(), reference)
+
+
+@pytest.mark.gpu
 def test_non_contiguous_input_and_carried_state() -> None:
     base = torch.randn(4, 300, 16, device="cuda")
     x = base.transpose(0, 1)  # [T=300, B=4, 16], not contiguous

@@ -9,8 +9,9 @@ computed, so a step waits for no load and holds no register for one. Time-last s
 a tile holds a row of steps a neuron in swizzled 16-byte pieces, copied, read and (the outputs,
 gathered a tile at a time) written a piece at a time; a value at a time where rows are not 16-byte
 aligned.
-The arithmetic is the reference's, operation for operation with explicit rounding (``__fmul_rn``
-...: no fused multiply-add), so float32 spikes are equal to the ``'torch'`` loop's bit for bit.
+The arithmetic is the reference's, operation for operation with explicit rounding (``mul``, ``add``,
+``sub``: no fused multiply-add) and subnormals kept (float32 as PTX without ``.ftz``, which CuPy's
+``-ftz=true`` would add), so float32 spikes are equal to the ``'torch'`` loop's bit for bit.
 For the backward the forward saves only the state before every segment (``KernelSpec.segment``
 steps: a checkpoint); the backward runs the BPTT recurrence per neuron from ``T-1`` down to 0 by
 segments, recomputing the segment before the one it walks (its charged potentials ``h`` and
@@ -159,6 +160,31 @@ def surrogate_source(surrogate: Surrogate) -> str:
     return f"{defines}#define surrogate_derivative {surrogate.name}_derivative\n{_SURROGATES}"
 
 
+# float32 operations written as PTX without ``.ftz``: CuPy compiles with ``-ftz=true``, under which
+# ``__fadd_rn`` and ``z >= 0`` flush float32 subnormals (h - u = -1e-40 would fire). float64 is never flushed.
+_PTX_FLOAT32 = {"mul": "mul.rn.f32", "add": "add.rn.f32", "sub": "sub.rn.f32", "at_least": "setp.ge.f32",
+                "differs": "setp.neu.f32"}  # fmt: skip
+
+
+def _exact_arithmetic(sfx: str) -> str:
+    """``mul``, ``add``, ``sub`` (rounded to nearest, never fused) and the comparisons ``at_least`` (>=) and
+    ``differs`` (!=) over ``acc_t`` as IEEE and the reference compute them, subnormals included."""
+    host = {"mul": f"__{sfx}mul_rn(a, b)", "add": f"__{sfx}add_rn(a, b)", "sub": f"__{sfx}sub_rn(a, b)",
+            "at_least": "a >= b", "differs": "a != b"}  # fmt: skip
+    lines = []
+    for name, ptx in _PTX_FLOAT32.items():
+        result = "bool" if ptx.startswith("setp") else "acc_t"
+        if sfx == "d":  # float64: the intrinsics and comparisons as they are
+            lines.append(f"__device__ __forceinline__ {result} {name}(acc_t a, acc_t b) {{ return {host[name]}; }}")
+            continue
+        device = (f'unsigned r; asm("{{ .reg .pred p; {ptx} p, %1, %2; selp.u32 %0, 1, 0, p; }}" : "=r"(r) : '
+                  f'"f"(a), "f"(b)); return r != 0;' if result == "bool" else
+                  f'float r; asm("{ptx} %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r;')  # fmt: skip
+        lines.append(f"__device__ __forceinline__ {result} {name}(acc_t a, acc_t b) {{\n#if defined(__CUDA_ARCH__)\n"
+                     f"  {device}\n#else\n  return {host[name]};\n#endif\n}}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def prelude(spec: KernelSpec) -> str:
     """Types, rounding arithmetic, the per-step neuron update and the surrogates for ``spec``:
     what every kernel shares."""
@@ -184,13 +210,11 @@ typedef {acc} acc_t;
 {has}
 __device__ __forceinline__ acc_t load_io(io_t p) {{ return {load}; }}
 __device__ __forceinline__ io_t store_io(acc_t v) {{ return {store}; }}
-__device__ __forceinline__ acc_t mul(acc_t a, acc_t b) {{ return __{sfx}mul_rn(a, b); }}
-__device__ __forceinline__ acc_t add(acc_t a, acc_t b) {{ return __{sfx}add_rn(a, b); }}
-__device__ __forceinline__ acc_t sub(acc_t a, acc_t b) {{ return __{sfx}sub_rn(a, b); }}
+{_exact_arithmetic(sfx)}
 // r stays exactly 0 (its stores and loads are skipped) unless the neuron has a refractory
 // magnitude or starts with a trace: decided per neuron on the device, never by the host
 __device__ __forceinline__ bool has_trace(acc_t c, acc_t r0, acc_t tau_r) {{
-  return c != (acc_t)0 || r0 != (acc_t)0 || !isfinite(tau_r);
+  return differs(c, (acc_t)0) || differs(r0, (acc_t)0) || !isfinite(tau_r);
 }}
 // a neuron's initial v or r: given per neuron, or (a null pointer: the zero state) 0
 __device__ __forceinline__ acc_t initial(const acc_t* state, const long long i) {{
@@ -212,7 +236,7 @@ __device__ __forceinline__ bool neuron_update(
     acc_t xt, acc_t a, acc_t u, acc_t ar, acc_t c, acc_t v_reset, acc_t& h, acc_t& v, acc_t& r,
     const bool trace = true) {{
   h = add(mul(a, v), xt);
-  const bool s = excess(h, u, r, trace) >= (acc_t)0;
+  const bool s = at_least(excess(h, u, r, trace), (acc_t)0);
   v = reset_value(h, s, u, v_reset);
   if (trace) r = add(mul(ar, r), s ? c : (acc_t)0);
   return s;
@@ -518,7 +542,7 @@ __device__ __forceinline__ Adjoint backward_step(
     acc_t& lam_v, acc_t& lam_r1, const bool trace = true, const bool given = true) {
   Adjoint d;
   const acc_t z = excess(q.h, u, q.rp, trace);
-  const bool s = z >= (acc_t)0;
+  const bool s = at_least(z, (acc_t)0);
   d.sf = s ? (acc_t)1 : (acc_t)0;
   d.v = reset_value(q.h, s, u, v_reset);
 #if HARD_RESET
