@@ -162,26 +162,26 @@ def surrogate_source(surrogate: Surrogate) -> str:
 
 # float32 operations written as PTX without ``.ftz``: CuPy compiles with ``-ftz=true``, under which
 # ``__fadd_rn`` and ``z >= 0`` flush float32 subnormals (h - u = -1e-40 would fire). float64 is never flushed.
-_PTX_FLOAT32 = {"mul": "mul.rn.f32", "add": "add.rn.f32", "sub": "sub.rn.f32", "at_least": "setp.ge.f32",
-                "differs": "setp.neu.f32"}  # fmt: skip
+# name: (the float32 PTX instruction on the device, the C expression elsewhere; {sfx}: f or d)
+_EXACT_OPERATIONS = {"mul": ("mul.rn.f32", "__{sfx}mul_rn(a, b)"), "add": ("add.rn.f32", "__{sfx}add_rn(a, b)"),
+                     "sub": ("sub.rn.f32", "__{sfx}sub_rn(a, b)"), "at_least": ("setp.ge.f32", "a >= b"),
+                     "differs": ("setp.neu.f32", "a != b")}  # fmt: skip
 
 
 def _exact_arithmetic(sfx: str) -> str:
     """``mul``, ``add``, ``sub`` (rounded to nearest, never fused) and the comparisons ``at_least`` (>=) and
     ``differs`` (!=) over ``acc_t`` as IEEE and the reference compute them, subnormals included."""
-    host = {"mul": f"__{sfx}mul_rn(a, b)", "add": f"__{sfx}add_rn(a, b)", "sub": f"__{sfx}sub_rn(a, b)",
-            "at_least": "a >= b", "differs": "a != b"}  # fmt: skip
     lines = []
-    for name, ptx in _PTX_FLOAT32.items():
-        result = "bool" if ptx.startswith("setp") else "acc_t"
+    for name, (ptx, plain) in _EXACT_OPERATIONS.items():
+        result, plain = ("bool" if ptx.startswith("setp") else "acc_t"), f"return {plain.format(sfx=sfx)};"
+        head = f"__device__ __forceinline__ {result} {name}(acc_t a, acc_t b) {{"
         if sfx == "d":  # float64: the intrinsics and comparisons as they are
-            lines.append(f"__device__ __forceinline__ {result} {name}(acc_t a, acc_t b) {{ return {host[name]}; }}")
+            lines.append(f"{head} {plain} }}")
             continue
         device = (f'unsigned r; asm("{{ .reg .pred p; {ptx} p, %1, %2; selp.u32 %0, 1, 0, p; }}" : "=r"(r) : '
                   f'"f"(a), "f"(b)); return r != 0;' if result == "bool" else
                   f'float r; asm("{ptx} %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r;')  # fmt: skip
-        lines.append(f"__device__ __forceinline__ {result} {name}(acc_t a, acc_t b) {{\n#if defined(__CUDA_ARCH__)\n"
-                     f"  {device}\n#else\n  return {host[name]};\n#endif\n}}")  # fmt: skip
+        lines.append(f"{head}\n#if defined(__CUDA_ARCH__)\n  {device}\n#else\n  {plain}\n#endif\n}}")
     return "\n".join(lines)
 
 
