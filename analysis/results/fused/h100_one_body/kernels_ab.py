@@ -6,15 +6,18 @@ float32 keeps 16)."""
 
 import os
 import sys
+from pathlib import Path
 
 import torch
 
+import spikessm_snn
 from analysis.bench_backends import replayed
 from spikessm_snn.backends.fused.autograd import SAVE_FOR_BACKWARD, _launch_backward, _launch_forward
 from spikessm_snn.backends.fused.source import KernelSpec
 from spikessm_snn.neurons.surrogate import Surrogate
 
 device, n, tag = torch.device("cuda"), int(os.environ.get("N", "16384")), sys.argv[1]
+print(f"[{tag}] the package measured: {Path(spikessm_snn.__file__).parent}", flush=True)
 dtypes = os.environ.get("DTYPES", "float32,bfloat16,float16").split(",")
 half_chunk = int(os.environ.get("BC", "16"))
 steps_list = [int(t) for t in sys.argv[2].split(",")] if len(sys.argv) > 2 else [1024, 4096]
