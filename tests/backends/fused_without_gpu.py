@@ -11,7 +11,8 @@ wrapper that reads that buffer as a struct of the kernel's parameter list (the l
 reads it in).
 
 ``surrogate_on_cpu`` compiles the kernels' surrogate derivatives the same way, to be evaluated
-on a grid. ``compile_for_gpu`` compiles a source with NVRTC for ``sm_90`` (ptxas log included), where the
+on a grid. ``compile_for_gpu`` compiles a source with NVRTC for ``sm_90`` (ptxas log included) and
+``ptx_for_gpu`` gives its PTX, both with CuPy's options (``-ftz=true`` included), where the
 NVRTC library and the CUDA headers are installed (e.g. the ``nvidia-cuda-nvrtc-cu12`` and
 ``nvidia-cuda-runtime-cu12`` wheels, or a CUDA toolkit).
 """
@@ -248,22 +249,48 @@ def nvrtc_missing() -> str | None:
     return None
 
 
-def compile_for_gpu(source: str, arch: str = "sm_90") -> tuple[bool, str]:
-    """NVRTC-compile ``source`` (as CuPy would, ``--std=c++17``) to ``arch``: success and the log."""
+CUPY_OPTIONS = ["--std=c++17", "-ftz=true"]  # the kernels' options, and the one CuPy adds after them
+
+
+def _nvrtc_compile(source: str, arch: str, extra: list[str]) -> tuple[bool, str, str]:
+    """NVRTC-compile ``source`` as CuPy does (``CUPY_OPTIONS``) to ``arch``: success, the log, and the PTX
+    (for a ``compute_*`` arch; empty for ``sm_*``)."""
     found = _nvrtc()
     assert found is not None
     nvrtc, includes = found
     program = ctypes.c_void_p()
     assert nvrtc.nvrtcCreateProgram(ctypes.byref(program), source.encode(), b"kernels.cu", 0, None, None) == 0
-    options = ["--std=c++17", f"-arch={arch}", "--ptxas-options=-v", *(f"-I{d}" for d in includes)]
+    options = [*CUPY_OPTIONS, f"-arch={arch}", *extra, *(f"-I{d}" for d in includes)]
     encoded = (ctypes.c_char_p * len(options))(*(o.encode() for o in options))
     status = nvrtc.nvrtcCompileProgram(program, len(options), encoded)
     size = ctypes.c_size_t()
     nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))
     log = ctypes.create_string_buffer(size.value)
     nvrtc.nvrtcGetProgramLog(program, log)
+    ptx = ""
+    if status == 0 and arch.startswith("compute_"):
+        nvrtc.nvrtcGetPTXSize(program, ctypes.byref(size))
+        text = ctypes.create_string_buffer(size.value)
+        nvrtc.nvrtcGetPTX(program, text)
+        ptx = text.value.decode()
     nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
-    return status == 0, log.value.decode(errors="replace")
+    return status == 0, log.value.decode(errors="replace"), ptx
+
+
+def compile_for_gpu(source: str, arch: str = "sm_90") -> tuple[bool, str]:
+    """NVRTC-compile ``source`` (as CuPy would) to ``arch``: success and the log (ptxas's included)."""
+    compiled, log, _ = _nvrtc_compile(source, arch, ["--ptxas-options=-v"])
+    return compiled, log
+
+
+def ptx_for_gpu(source: str) -> str:
+    """The PTX NVRTC makes of ``source`` (as CuPy would) for Hopper; skips without NVRTC."""
+    reason = nvrtc_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    compiled, log, ptx = _nvrtc_compile(source, "compute_90", [])
+    assert compiled, log
+    return ptx
 
 
 def assert_compiles_for_gpu_without_spills(source: str, kernels: int) -> None:

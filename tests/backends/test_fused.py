@@ -19,6 +19,7 @@ from fused_without_gpu import (
     assert_compiles_for_gpu_without_spills,
     host_compiler_missing,
     kernel_parameters,
+    ptx_for_gpu,
     surrogate_on_cpu,
 )
 
@@ -28,7 +29,7 @@ from spikessm_snn.backends.fused import constants, cupy_missing
 from spikessm_snn.backends.fused.autograd import in_layout, is_time_last
 from spikessm_snn.backends.fused.launch import _buffer as launch_buffer
 from spikessm_snn.backends.fused.launch import packed_arguments, parameter_layout
-from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, kernel_spec
+from spikessm_snn.backends.fused.source import KernelSpec, kernel_source, kernel_spec, prelude
 from spikessm_snn.backends.reference import run_reference
 from spikessm_snn.backends.registry import constants_dtype
 from spikessm_snn.neurons.dynamics import NeuronState, zero_state
@@ -648,6 +649,27 @@ def test_spikingjelly_node_on_the_cupy_backend() -> None:
 def test_kernels_compile_for_hopper_without_register_spills(dtype, name, hard, detach, time_last) -> None:
     spec = KernelSpec(dtype, surrogate(name), hard, detach, time_last=time_last)
     assert_compiles_for_gpu_without_spills(kernel_source(spec), 2)
+
+
+_EXACT_OPERATIONS_PROBE = r"""
+extern "C" __global__ void probe(float* out, const float* a, const float* b) {
+  out[0] = mul(a[0], b[0]);
+  out[1] = add(a[1], b[1]);
+  out[2] = sub(a[2], b[2]);
+  out[3] = at_least(a[3], b[3]) ? 1.0f : 0.0f;
+  out[4] = differs(a[4], b[4]) ? 1.0f : 0.0f;
+}
+"""
+
+
+def test_float32_arithmetic_and_comparisons_compile_to_instructions_that_keep_subnormals() -> None:
+    """CuPy compiles with -ftz=true, under which a float32 add, multiply, negation or comparison may come
+    out flushing subnormals (.ftz: h - u = -2^-149 would fire). The kernels' mul, add, sub, at_least and
+    differs, compiled as CuPy does, must use none (the GPU test with a subnormal margin checks the spikes)."""
+    ptx = ptx_for_gpu(prelude(KernelSpec("float32", surrogate("triangle"), False, False)) + _EXACT_OPERATIONS_PROBE)
+    floating = [line.strip() for line in ptx.splitlines() if re.search(r"\b(add|sub|mul|neg|fma|setp)\.\S*f32", line)]
+    assert len(floating) >= 5, ptx  # a multiply, two adds (sub adds the negation), two comparisons
+    assert not [line for line in floating if ".ftz" in line], floating
 
 
 @pytest.mark.gpu

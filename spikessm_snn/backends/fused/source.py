@@ -10,8 +10,9 @@ a tile holds a row of steps a neuron in swizzled 16-byte pieces, copied, read an
 gathered a tile at a time) written a piece at a time; a value at a time where rows are not 16-byte
 aligned.
 The arithmetic is the reference's, operation for operation with explicit rounding (``mul``, ``add``,
-``sub``: no fused multiply-add) and subnormals kept (float32 as PTX without ``.ftz``, which CuPy's
-``-ftz=true`` would add), so float32 spikes are equal to the ``'torch'`` loop's bit for bit.
+``sub``: no fused multiply-add) and subnormals kept (float32 through NVVM's non-flushing intrinsics and
+``setp`` without ``.ftz``, which CuPy's ``-ftz=true`` would give), so float32 spikes are equal to the
+``'torch'`` loop's bit for bit.
 For the backward the forward saves only the state before every segment (``KernelSpec.segment``
 steps: a checkpoint); the backward runs the BPTT recurrence per neuron from ``T-1`` down to 0 by
 segments, recomputing the segment before the one it walks (its charged potentials ``h`` and
@@ -160,27 +161,30 @@ def surrogate_source(surrogate: Surrogate) -> str:
     return f"{defines}#define surrogate_derivative {surrogate.name}_derivative\n{_SURROGATES}"
 
 
-# float32 operations written as PTX without ``.ftz``: CuPy compiles with ``-ftz=true``, under which
-# ``__fadd_rn`` and ``z >= 0`` flush float32 subnormals (h - u = -1e-40 would fire). float64 is never flushed.
-# name: (the float32 PTX instruction on the device, the C expression elsewhere; {sfx}: f or d)
-_EXACT_OPERATIONS = {"mul": ("mul.rn.f32", "__{sfx}mul_rn(a, b)"), "add": ("add.rn.f32", "__{sfx}add_rn(a, b)"),
-                     "sub": ("sub.rn.f32", "__{sfx}sub_rn(a, b)"), "at_least": ("setp.ge.f32", "a >= b"),
-                     "differs": ("setp.neu.f32", "a != b")}  # fmt: skip
+# float32 operations that keep subnormals: CuPy compiles with ``-ftz=true``, under which ``__fadd_rn`` and
+# ``z >= 0`` flush them (h - u = -1e-40 would fire). The arithmetic is NVVM's non-flushing intrinsics, which the
+# compiler schedules as its own (inline PTX arithmetic, opaque to it, made SRR's half-precision forward 1.2x
+# slower); `sub` negates by the sign bit (``-b`` is a flushing ``neg``); the comparisons are PTX ``setp``.
+# float64 is never flushed. name: (the float32 form on the device, the C expression elsewhere; {sfx}: f or d)
+_EXACT_OPERATIONS = {"mul": ("__nvvm_mul_rn_f(a, b)", "__{sfx}mul_rn(a, b)"),
+                     "add": ("__nvvm_add_rn_f(a, b)", "__{sfx}add_rn(a, b)"),
+                     "sub": ("__nvvm_add_rn_f(a, __uint_as_float(__float_as_uint(b) ^ 0x80000000u))",
+                             "__{sfx}sub_rn(a, b)"),
+                     "at_least": ("setp.ge.f32", "a >= b"), "differs": ("setp.neu.f32", "a != b")}  # fmt: skip
 
 
 def _exact_arithmetic(sfx: str) -> str:
     """``mul``, ``add``, ``sub`` (rounded to nearest, never fused) and the comparisons ``at_least`` (>=) and
     ``differs`` (!=) over ``acc_t`` as IEEE and the reference compute them, subnormals included."""
     lines = []
-    for name, (ptx, plain) in _EXACT_OPERATIONS.items():
-        result, plain = ("bool" if ptx.startswith("setp") else "acc_t"), f"return {plain.format(sfx=sfx)};"
+    for name, (exact, plain) in _EXACT_OPERATIONS.items():
+        result, plain = ("bool" if exact.startswith("setp") else "acc_t"), f"return {plain.format(sfx=sfx)};"
         head = f"__device__ __forceinline__ {result} {name}(acc_t a, acc_t b) {{"
         if sfx == "d":  # float64: the intrinsics and comparisons as they are
             lines.append(f"{head} {plain} }}")
             continue
-        device = (f'unsigned r; asm("{{ .reg .pred p; {ptx} p, %1, %2; selp.u32 %0, 1, 0, p; }}" : "=r"(r) : '
-                  f'"f"(a), "f"(b)); return r != 0;' if result == "bool" else
-                  f'float r; asm("{ptx} %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r;')  # fmt: skip
+        device = (f'unsigned r; asm("{{ .reg .pred p; {exact} p, %1, %2; selp.u32 %0, 1, 0, p; }}" : "=r"(r) : '
+                  f'"f"(a), "f"(b)); return r != 0;' if result == "bool" else f"return {exact};")  # fmt: skip
         lines.append(f"{head}\n#if defined(__CUDA_ARCH__)\n  {device}\n#else\n  {plain}\n#endif\n}}")
     return "\n".join(lines)
 
