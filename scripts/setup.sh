@@ -20,3 +20,10 @@ pip install --no-deps "spikingjelly==2.0.0"
 if [ ! -d .deps/spikingjelly-0.0.0.0.14/spikingjelly ]; then
   pip install --no-deps --target .deps/spikingjelly-0.0.0.0.14 "spikingjelly==0.0.0.0.14"
 fi
+# NVRTC and the CUDA headers, kept apart from the venv (a CUDA torch brings its own NVRTC): with them the
+# tests compile the kernels for Hopper on a machine without a GPU too (no register spills, no flushing
+# arithmetic). Optional: where no wheel installs, those tests skip.
+if [ ! -d .deps/cuda-nvrtc/nvidia/cuda_nvrtc ]; then
+  pip install --no-deps --target .deps/cuda-nvrtc "nvidia-cuda-nvrtc-cu12==12.9.86" "nvidia-cuda-runtime-cu12==12.9.79" \
+    || echo "NVRTC not installed: the tests that compile the kernels for a GPU will skip"
+fi

@@ -13,8 +13,8 @@ reads it in).
 ``surrogate_on_cpu`` compiles the kernels' surrogate derivatives the same way, to be evaluated
 on a grid. ``compile_for_gpu`` compiles a source with NVRTC for ``sm_90`` (ptxas log included) and
 ``ptx_for_gpu`` gives its PTX, both with CuPy's options (``-ftz=true`` included), where the
-NVRTC library and the CUDA headers are installed (e.g. the ``nvidia-cuda-nvrtc-cu12`` and
-``nvidia-cuda-runtime-cu12`` wheels, or a CUDA toolkit).
+NVRTC library and the CUDA headers are installed (``scripts/setup.sh`` puts the ``nvidia-cuda-nvrtc-cu12``
+and ``nvidia-cuda-runtime-cu12`` wheels in ``.deps/cuda-nvrtc``; or a CUDA toolkit).
 """
 
 from __future__ import annotations
@@ -219,6 +219,7 @@ def host_compiler_missing() -> str | None:
 
 def _nvidia_paths(pattern: str) -> list[str]:
     roots = [os.environ.get("CUDA_PATH", ""), os.environ.get("CUDA_HOME", ""), "/usr/local/cuda"]
+    roots.append(str(Path(__file__).resolve().parents[2] / ".deps" / "cuda-nvrtc" / "nvidia"))  # scripts/setup.sh's
     roots += [str(Path(p) / "nvidia") for p in sys.path if p]
     return [hit for root in roots if root for hit in sorted(glob.glob(str(Path(root) / pattern), recursive=True))]
 
@@ -243,7 +244,7 @@ def nvrtc_missing() -> str | None:
     """Why ``compile_for_gpu`` cannot run here, or ``None``."""
     found = _nvrtc()
     if found is None:
-        return "needs the NVRTC library (pip install nvidia-cuda-nvrtc-cu12, or a CUDA toolkit)"
+        return "needs the NVRTC library (scripts/setup.sh installs it in .deps/cuda-nvrtc, or a CUDA toolkit)"
     if not found[1]:
         return "needs the CUDA headers (pip install nvidia-cuda-runtime-cu12, or a CUDA toolkit)"
     return None
