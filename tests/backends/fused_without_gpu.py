@@ -250,6 +250,12 @@ def nvrtc_missing() -> str | None:
     return None
 
 
+def _skip_without_nvrtc() -> None:
+    reason = nvrtc_missing()
+    if reason is not None:
+        pytest.skip(reason)
+
+
 CUPY_OPTIONS = ["--std=c++17", "-ftz=true"]  # the kernels' options, and the one CuPy adds after them
 
 
@@ -286,9 +292,7 @@ def compile_for_gpu(source: str, arch: str = "sm_90") -> tuple[bool, str]:
 
 def ptx_for_gpu(source: str) -> str:
     """The PTX NVRTC makes of ``source`` (as CuPy would) for Hopper; skips without NVRTC."""
-    reason = nvrtc_missing()
-    if reason is not None:
-        pytest.skip(reason)
+    _skip_without_nvrtc()
     compiled, log, ptx = _nvrtc_compile(source, "compute_90", [])
     assert compiled, log
     return ptx
@@ -296,9 +300,7 @@ def ptx_for_gpu(source: str) -> str:
 
 def assert_compiles_for_gpu_without_spills(source: str, kernels: int) -> None:
     """``source`` compiles for Hopper and none of its ``kernels`` spills registers (skips without NVRTC)."""
-    reason = nvrtc_missing()
-    if reason is not None:
-        pytest.skip(reason)
+    _skip_without_nvrtc()
     compiled, log = compile_for_gpu(source)
     assert compiled, log
     spills = re.findall(r"(\d+) bytes spill stores", log)
