@@ -668,7 +668,7 @@ def test_float32_arithmetic_and_comparisons_compile_to_instructions_that_keep_su
     differs, compiled as CuPy does, must use none (the GPU test with a subnormal margin checks the spikes)."""
     ptx = ptx_for_gpu(prelude(KernelSpec("float32", surrogate("triangle"), False, False)) + _EXACT_OPERATIONS_PROBE)
     floating = [line.strip() for line in ptx.splitlines() if re.search(r"\b(add|sub|mul|neg|fma|setp)\.\S*f32", line)]
-    assert len(floating) >= 5, ptx  # a multiply, two adds (sub adds the negation), two comparisons
+    assert len(floating) >= 5, ptx  # a multiply, an add, sub's fused multiply-add by -1, two comparisons
     assert not [line for line in floating if ".ftz" in line], floating
 
 

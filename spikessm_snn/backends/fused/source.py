@@ -164,12 +164,12 @@ def surrogate_source(surrogate: Surrogate) -> str:
 # float32 operations that keep subnormals: CuPy compiles with ``-ftz=true``, under which ``__fadd_rn`` and
 # ``z >= 0`` flush them (h - u = -1e-40 would fire). The arithmetic is NVVM's non-flushing intrinsics, which the
 # compiler schedules as its own (inline PTX arithmetic, opaque to it, made SRR's half-precision forward 1.2x
-# slower); `sub` negates by the sign bit (``-b`` is a flushing ``neg``); the comparisons are PTX ``setp``.
+# slower); `sub` is b * -1 + a in one rounding, a - b as IEEE rounds it (``-b`` is a flushing ``neg``, and a
+# flipped sign bit costs an integer instruction a step); the comparisons are PTX ``setp``.
 # float64 is never flushed. name: (the float32 form on the device, the C expression elsewhere; {sfx}: f or d)
 _EXACT_OPERATIONS = {"mul": ("__nvvm_mul_rn_f(a, b)", "__{sfx}mul_rn(a, b)"),
                      "add": ("__nvvm_add_rn_f(a, b)", "__{sfx}add_rn(a, b)"),
-                     "sub": ("__nvvm_add_rn_f(a, __uint_as_float(__float_as_uint(b) ^ 0x80000000u))",
-                             "__{sfx}sub_rn(a, b)"),
+                     "sub": ("__nvvm_fma_rn_f(b, -1.0f, a)", "__{sfx}sub_rn(a, b)"),
                      "at_least": ("setp.ge.f32", "a >= b"), "differs": ("setp.neu.f32", "a != b")}  # fmt: skip
 
 
