@@ -143,8 +143,10 @@ class KernelsOnCpu:
         return self.libraries[source, spec]
 
     def launch(self, spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument],
-               source: KernelSource = kernel_source) -> None:  # fmt: skip
+               source: KernelSource = kernel_source, shared_bytes: int = 0) -> None:  # fmt: skip
         assert device.type == "cpu" and all(a.device == device for a in args if isinstance(a, torch.Tensor))
+        ring = spec.backward_ring_bytes if source is kernel_source and name == "neuron_backward" else 0
+        assert shared_bytes == ring, f"{name}: {shared_bytes} bytes of dynamic shared memory, its ring takes {ring}"
         check_arguments(spec, name, args, source)
         self.calls.append((spec, name, args))
         for (param, label), arg in zip(kernel_parameters(source(spec), name), args, strict=True):

@@ -106,7 +106,7 @@ def _launch_backward(
     launch(spec, "neuron_backward", n, x.device, [
         *(given.get(name) for name in GRADIENT_NAMES), x, checkpoints, constants, v0, r0, g_x, g_params, steps, n,
         v_reset, gradient_bits(given, want_x),
-    ])  # fmt: skip
+    ], shared_bytes=spec.backward_ring_bytes)  # fmt: skip
     return g_x, g_params
 
 

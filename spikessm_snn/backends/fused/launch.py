@@ -102,27 +102,34 @@ class _LaunchBuffer(threading.local):
 _buffer = _LaunchBuffer()
 
 
+_MAX_DYNAMIC_SHARED_BYTES = 8  # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+
+
 @functools.cache
-def _kernel(source: KernelSource, spec: KernelSpec, name: str, device_index: int) -> Any:
-    """The compiled kernel as CuPy's ``Function`` on this device (compiled and loaded once)."""
+def _kernel(source: KernelSource, spec: KernelSpec, name: str, device_index: int, shared_bytes: int) -> Any:
+    """The compiled kernel as CuPy's ``Function`` on this device (compiled and loaded once), allowed
+    ``shared_bytes`` of dynamic shared memory (past the 48 KiB a launch may give without asking)."""
     import cupy
 
     with cupy.cuda.Device(device_index):
-        return cupy.RawModule(code=source(spec), options=("--std=c++17",)).get_function(name).kernel
+        kernel = cupy.RawModule(code=source(spec), options=("--std=c++17",)).get_function(name).kernel
+        if shared_bytes:
+            cupy.cuda.driver.funcSetAttribute(kernel.ptr, _MAX_DYNAMIC_SHARED_BYTES, shared_bytes)
+        return kernel
 
 
 def launch(spec: KernelSpec, name: str, n: int, device: torch.device, args: list[KernelArgument],
-           source: KernelSource = kernel_source) -> None:  # fmt: skip
+           source: KernelSource = kernel_source, shared_bytes: int = 0) -> None:  # fmt: skip
     """Run kernel ``name`` of ``source(spec)`` with ``n`` threads (one per neuron, or per chunk and
     neuron) on ``device``'s current torch stream; ``args`` in the order of its parameters (tensors on
-    ``device``, contiguous; ``None`` for a null pointer; numbers for its scalars). The compiled
-    kernel and its parameter layout are looked up, not made."""
+    ``device``, contiguous; ``None`` for a null pointer; numbers for its scalars); ``shared_bytes`` of
+    dynamic shared memory a block. The compiled kernel and its parameter layout are looked up, not made."""
     import cupy
 
     index = device.index if device.index is not None else torch.cuda.current_device()
-    kernel = _kernel(source, spec, name, index)
+    kernel = _kernel(source, spec, name, index, shared_bytes)
     extra = _buffer.fill(parameter_layout(source, spec, name), args)
     stream = torch._C._cuda_getCurrentRawStream(index)  # torch.cuda.current_stream(device).cuda_stream, 5 us faster
     with cupy.cuda.Device(index):  # its context current; the driver copies the parameters before it returns
-        cupy.cuda.driver.launchKernel(kernel.ptr, (n + THREADS - 1) // THREADS, 1, 1, THREADS, 1, 1, 0, stream, 0,
-                                      extra)  # fmt: skip
+        cupy.cuda.driver.launchKernel(kernel.ptr, (n + THREADS - 1) // THREADS, 1, 1, THREADS, 1, 1, shared_bytes,
+                                      stream, 0, extra)  # fmt: skip

@@ -36,7 +36,11 @@ FORWARD_CHUNK = 32  # steps a forward tile of staged input (halved for float64)
 # steps a backward segment between checkpoints for 4-byte input: 64 bytes a neuron (32 steps in half precision)
 BACKWARD_CHUNK = 16
 THREADS = 128  # threads a block: four warps
-STAGING_BYTES = 48 * 1024  # shared memory a block stages its tiles in (the static limit)
+STAGING_BYTES = 48 * 1024  # shared memory a block stages its tiles in (the static limit; the backward's, float32)
+# The backward's ring in half precision (dynamic shared memory): three 32-step segments, one more than 48 KiB holds.
+# Measured on an H100 (analysis/results/fused/h100_fma/), forward+backward at T = 1024: 1-2.5 us faster in half
+# precision, where a third slot made float32's LIF slower.
+HALF_PRECISION_BACKWARD_STAGING_BYTES = 56 * 1024
 # The backward's ``grads``: which gradients exist (a missing one's pointer may be null), and whether dL/dx is wanted
 GRADIENT_BITS = {"g_spikes": 1, "g_h": 2, "g_r": 4, "g_final": 8, "g_x": 32}
 _C_TYPES = {"float16": "__half", "bfloat16": "__nv_bfloat16", "float32": "float", "float64": "double"}
@@ -65,9 +69,11 @@ class KernelSpec:
         if self.tile % self.segment:  # the forward writes a checkpoint where a segment starts
             raise ValueError(f"the forward's tile ({self.tile} steps) must be a multiple of the backward's "
                              f"segment ({self.segment} steps)")  # fmt: skip
-        if self.staged_bytes > STAGING_BYTES:
-            raise ValueError(f"{self.staged_bytes} bytes of staged tiles a block, more than {STAGING_BYTES}: "
-                             f"take a smaller forward_chunk or backward_chunk")  # fmt: skip
+        for kernel, staged, limit in zip(("forward", "backward"), self.staged_bytes,
+                                         (STAGING_BYTES, self.backward_staging_bytes), strict=True):  # fmt: skip
+            if staged > limit:
+                raise ValueError(f"{staged} bytes of staged tiles a block of the {kernel}, more than {limit}: "
+                                 f"take a smaller forward_chunk or backward_chunk")  # fmt: skip
 
     @property
     def acc(self) -> str:
@@ -91,11 +97,22 @@ class KernelSpec:
         return max(2, per_warp // self._warp_tile_bytes)
 
     @property
+    def backward_staging_bytes(self) -> int:
+        """Shared memory a block of the backward stages its segments in: ``STAGING_BYTES``, or
+        ``HALF_PRECISION_BACKWARD_STAGING_BYTES`` for 2-byte input."""
+        return HALF_PRECISION_BACKWARD_STAGING_BYTES if _io_bytes(self.dtype) == 2 else STAGING_BYTES
+
+    @property
     def backward_stages(self) -> int:
         """Segments in the backward's ring (``BSTAGES``: each its ``x``, ``dL/ds`` and checkpoint), as
-        many as ``STAGING_BYTES`` holds, at least 2."""
-        per_warp = STAGING_BYTES // (THREADS // 32) - self._warp_outputs[1]
+        many as ``backward_staging_bytes`` holds, at least 2."""
+        per_warp = self.backward_staging_bytes // (THREADS // 32) - self._warp_outputs[1]
         return max(2, per_warp // self._warp_segment_bytes)
+
+    @property
+    def backward_ring_bytes(self) -> int:
+        """The backward's ring of segments: the dynamic shared memory its launch gives."""
+        return THREADS // 32 * self.backward_stages * self._warp_segment_bytes
 
     @property
     def _warp_tile_bytes(self) -> int:
@@ -113,11 +130,11 @@ class KernelSpec:
         return self.tile * 32 * io, self.segment * 32 * io
 
     @property
-    def staged_bytes(self) -> int:
-        """Shared memory a block of either kernel stages its tiles in (the larger)."""
+    def staged_bytes(self) -> tuple[int, int]:
+        """Shared memory a block of the forward and of the backward stages its tiles in."""
         warps, (forward_out, backward_out) = THREADS // 32, self._warp_outputs
-        return warps * max(self.forward_stages * self._warp_tile_bytes + forward_out,
-                           self.backward_stages * self._warp_segment_bytes + backward_out)  # fmt: skip
+        return (warps * (self.forward_stages * self._warp_tile_bytes + forward_out),
+                self.backward_ring_bytes + warps * backward_out)  # fmt: skip
 
 
 @functools.cache
@@ -595,7 +612,14 @@ extern "C" __global__ void neuron_backward(
     const long long steps, const long long n, const acc_t v_reset, const int grads) {
   // x, v, r of one segment; gs of another
   struct Slot { io_t x[BCHUNK][32], gs[BCHUNK][32]; acc_t state[2][32]; };  // state: the checkpoint's v, r rows
+  // the ring in dynamic shared memory (KernelSpec.backward_ring_bytes, given at launch: more than a static
+  // array may take in half precision); on the host, where one thread runs at a time, a static array
+#if defined(__CUDA_ARCH__)
+  extern __shared__ __align__(16) unsigned char dynamic_ring[];
+  Slot (*ring)[BSTAGES] = reinterpret_cast<Slot (*)[BSTAGES]>(dynamic_ring);
+#else
   __shared__ __align__(16) Slot ring[WARPS][BSTAGES];
+#endif
   __shared__ __align__(16) io_t gathered[WARPS][TIME_LAST ? BCHUNK : 1][32];  // a segment's dL/dx (time-last)
   const int lane = threadIdx.x % 32;
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x, first = i - lane;
