@@ -17,9 +17,10 @@ For the backward the forward saves only the state before every segment (``Kernel
 steps: a checkpoint); the backward runs the BPTT recurrence per neuron from ``T-1`` down to 0 by
 segments, recomputing the segment before the one it walks (its charged potentials ``h`` and
 traces ``r``, from its checkpoint and ``x``: the forward's arithmetic, the same bits) in the same
-loop; a segment's ``x``, ``dL/ds`` and checkpoint are staged as the forward's tiles, and only the
-gradients that exist are read. The surrogate derivatives are written out below as the formulas of
-``neurons/surrogate.py`` (the source of truth; a test evaluates both on a grid).
+loop; a segment's ``x``, ``dL/ds`` and checkpoint are staged as the forward's tiles, in a ring of
+``KernelSpec.backward_stages`` segments in dynamic shared memory, and only the gradients that exist
+are read. The surrogate derivatives are written out below as the formulas of ``neurons/surrogate.py``
+(the source of truth; a test evaluates both on a grid).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ BACKWARD_CHUNK = 16
 THREADS = 128  # threads a block: four warps
 STAGING_BYTES = 48 * 1024  # shared memory a block stages its tiles in (the static limit; the backward's, float32)
 # The backward's ring in half precision (dynamic shared memory): three 32-step segments, one more than 48 KiB holds.
-# Measured on an H100 (analysis/results/fused/h100_fma/), forward+backward at T = 1024: 1-2.5 us faster in half
-# precision, where a third slot made float32's LIF slower.
+# On an H100 (analysis/results/fused/h100_half_precision/) half-precision forward+backward at T = 1024 took 2-3.5 us
+# less with it (0.58-0.59x float32's time, from 0.60-0.61x); a third slot made float32's LIF 2-4 us slower.
 HALF_PRECISION_BACKWARD_STAGING_BYTES = 56 * 1024
 # The backward's ``grads``: which gradients exist (a missing one's pointer may be null), and whether dL/dx is wanted
 GRADIENT_BITS = {"g_spikes": 1, "g_h": 2, "g_r": 4, "g_final": 8, "g_x": 32}
