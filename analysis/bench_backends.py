@@ -89,6 +89,12 @@ def replayed(fn: Callable[[], object], device: torch.device, repeats: int) -> fl
     up to 1.4x slower in half precision. The graph is freed before this returns: two
     live graphs of torch's FFT backward (the S4D convolution's) fail at replay with an illegal address
     (torch 2.11, CUDA 13; ``rfft``/``irfft`` and their backward alone, nothing of this package, show it)."""
+    return streamed(captured(fn, device).replay, device, repeats)
+
+
+def captured(fn: Callable[[], object], device: torch.device) -> torch.cuda.CUDAGraph:
+    """A CUDA graph of one call of ``fn``, captured as ``replayed`` says (the cache freed and its clearing
+    waited for, three warm-up calls on a side stream)."""
     free_cached_memory(device)
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
@@ -101,7 +107,7 @@ def replayed(fn: Callable[[], object], device: torch.device, repeats: int) -> fl
         fn()
         graph.capture_end()
     torch.cuda.current_stream(device).wait_stream(side)
-    return streamed(graph.replay, device, repeats)
+    return graph
 
 
 def device_busy_ms(fn: Callable[[], object], device: torch.device, calls: int) -> float:

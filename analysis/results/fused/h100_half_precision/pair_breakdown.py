@@ -14,30 +14,13 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import spikessm_snn
-from analysis.bench_backends import free_cached_memory, streamed
+from analysis.bench_backends import captured, streamed
 from spikessm_snn.backends.fused.autograd import SAVE_FOR_BACKWARD, _launch_backward, _launch_forward
 from spikessm_snn.backends.fused.source import KernelSpec
 from spikessm_snn.neurons.surrogate import Surrogate
 
 DEVICE, N = torch.device("cuda"), 16384
 CONSTANTS = {"LIF": [0.125, 1.0, 0.0, 0.0], "SRR": [0.5, 1.0, 0.8, 0.5]}  # tau, threshold, tau_r, refractory
-
-
-def capture(fn):
-    """A CUDA graph of one call of ``fn`` (three warm-up calls on a side stream first, the cache freed)."""
-    free_cached_memory(DEVICE)
-    side = torch.cuda.Stream(DEVICE)
-    side.wait_stream(torch.cuda.current_stream(DEVICE))
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fn()
-        torch.cuda.synchronize(DEVICE)
-        graph = torch.cuda.CUDAGraph()
-        graph.capture_begin()
-        fn()
-        graph.capture_end()
-    torch.cuda.current_stream(DEVICE).wait_stream(side)
-    return graph
 
 
 def kernel_events(prof):
@@ -90,11 +73,11 @@ def measure(dtype, neuron, x, g):
     saved = forward()
     lines = []
     for label, fn in (("fwd", forward), ("bwd", lambda: backward(saved)), ("pair", lambda: backward(forward()))):
-        graph = capture(fn)
+        graph = captured(fn, DEVICE)
         ms = streamed(graph.replay, DEVICE, 20)
         lines.append(f"{label:4s} replay {ms * 1e3:6.1f}: {summary(profiled(graph.replay))}")
         del graph
-    forward_graph, backward_graph = capture(forward), capture(lambda: backward(saved))
+    forward_graph, backward_graph = captured(forward, DEVICE), captured(lambda: backward(saved), DEVICE)
 
     def alternate():
         forward_graph.replay()
