@@ -271,7 +271,7 @@ extern "C" __global__ void chunk_backward_apply(
   acc_t v_before = initial(v0, i);  // v before the chunk's first step: tau's last term, dL/dh[first] v[first - 1]
   if (k > 0) {
     const Step q = load_step(first - 1, n, i, 0, g_spikes, g_h, g_r, h_seq, r_seq, r_init, trace);
-    v_before = reset_value(q.h, at_least(sub(sub(q.h, u), q.rp), (acc_t)0), u, v_reset);
+    v_before = reset_value(q.h, at_least(excess(q.h, u, q.rp, true), (acc_t)0), u, v_reset);
   }
   if (!g_params) return;  // no constant or initial state wants a gradient
   partial_grads[id] = g.a + lam_h1 * v_before;

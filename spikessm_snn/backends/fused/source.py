@@ -37,7 +37,8 @@ FORWARD_CHUNK = 32  # steps a forward tile of staged input (halved for float64)
 # steps a backward segment between checkpoints for 4-byte input: 64 bytes a neuron (32 steps in half precision)
 BACKWARD_CHUNK = 16
 THREADS = 128  # threads a block: four warps
-STAGING_BYTES = 48 * 1024  # shared memory a block stages its tiles in (the static limit; the backward's, float32)
+STAGING_BYTES = 48 * 1024  # shared memory a block stages its tiles in (a static array's limit; the backward's ring
+# takes as much where not in half precision)
 # The backward's ring in half precision (dynamic shared memory): three 32-step segments, one more than 48 KiB holds.
 # On an H100 (analysis/results/fused/h100_half_precision/) half-precision forward+backward at T = 1024 took 2-3.5 us
 # less with it (0.58-0.59x float32's time, from 0.60-0.61x); a third slot made float32's LIF 2-4 us slower.
